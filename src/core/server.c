@@ -1,1 +1,224 @@
-/* placeholder: being written */
+/*
+ * server.c - building, running, reloading and stopping the server context.
+ */
+#include "core/server.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "admin/ctl.h"
+#include "core/conf.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "modules/modules.h"
+#include "net/listener.h"
+#include "net/ratelimit.h"
+#include "net/tls.h"
+#include "router/router.h"
+#include "storage/store.h"
+#include "stream/c2s.h"
+
+#define STOP_LINGER_MS 3000
+
+static void on_signal(evutil_socket_t sig, short what, void *ud)
+{
+    struct server *srv = ud;
+    (void)what;
+    if (sig == SIGHUP) {
+        struct buf err = BUF_INIT;
+        if (server_reload(srv, &err) < 0)
+            log_error("reload failed, keeping the running configuration: %s", err.data);
+        buf_release(&err);
+        return;
+    }
+    log_notice("received signal %d, stopping", (int)sig);
+    server_stop(srv);
+}
+
+static const struct conf_listen *control_listener(const struct conf *c)
+{
+    for (size_t i = 0; i < c->nlisten; i++)
+        if (c->listen[i].module == LISTEN_CONTROL)
+            return &c->listen[i];
+    return NULL;
+}
+
+struct server *server_new(struct conf *conf, struct buf *err)
+{
+    /* The storage thread wakes the loop with event_active(). */
+    evthread_use_pthreads();
+    signal(SIGPIPE, SIG_IGN);
+
+    struct server *srv = pl_calloc(1, sizeof(*srv));
+    srv->conf = conf;
+    srv->started = time(NULL);
+    buf_init(&srv->scratch);
+    log_set_level((enum log_level)conf->loglevel);
+
+    srv->base = event_base_new();
+    if (!srv->base) {
+        buf_puts(err, "cannot create the event loop");
+        goto fail;
+    }
+    srv->tls = tls_new(conf, err);
+    if (!srv->tls)
+        goto fail;
+    srv->store = store_open(&conf->storage, srv->base, err);
+    if (!srv->store)
+        goto fail;
+    srv->router = router_new();
+    if (modules_start(srv, err) < 0)
+        goto fail;
+    srv->auth_limit = ratelimit_new(conf->auth.max_failures, conf->auth.failure_window,
+                                    conf->auth.lockout);
+    srv->conn_limit = ratelimit_new(0, 1, 0);
+    if (conf->limits.shaper_rate) {
+        size_t r = conf->limits.shaper_rate;
+        srv->shaper = ev_token_bucket_cfg_new(r, r * 2, EV_RATE_LIMIT_MAX,
+                                              EV_RATE_LIMIT_MAX, NULL);
+    }
+    if (listeners_start(srv, err) < 0)
+        goto fail;
+    const struct conf_listen *cl = control_listener(conf);
+    if (cl) {
+        srv->ctl = ctl_new(srv, cl->path, err);
+        if (!srv->ctl)
+            goto fail;
+    }
+    srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
+    srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
+    srv->sig_hup = evsignal_new(srv->base, SIGHUP, on_signal, srv);
+    evsignal_add(srv->sig_int, NULL);
+    evsignal_add(srv->sig_term, NULL);
+    evsignal_add(srv->sig_hup, NULL);
+    return srv;
+fail:
+    server_free(srv);
+    return NULL;
+}
+
+int server_run(struct server *srv)
+{
+    log_notice("parleyd %s started, serving %zu host(s)",
+#ifdef PARLEY_VERSION
+               PARLEY_VERSION,
+#else
+               "dev",
+#endif
+               srv->conf->hosts.count);
+    return event_base_dispatch(srv->base) < 0 ? -1 : 0;
+}
+
+struct stop_state {
+    struct server *srv;
+    struct event *ev;
+    struct timeval started;
+};
+
+static void on_stop_poll(evutil_socket_t fd, short what, void *ud)
+{
+    struct stop_state *s = ud;
+    (void)fd;
+    (void)what;
+    struct timeval now;
+    evutil_gettimeofday(&now, NULL);
+    long ms = (now.tv_sec - s->started.tv_sec) * 1000 +
+              (now.tv_usec - s->started.tv_usec) / 1000;
+    if (s->srv->conns && ms < STOP_LINGER_MS) {
+        struct timeval tv = { 0, 20000 };
+        event_add(s->ev, &tv);
+        return;
+    }
+    event_base_loopexit(s->srv->base, NULL);
+    event_free(s->ev);
+    free(s);
+}
+
+void server_stop(struct server *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    listeners_stop(srv);
+    c2s_close_all(srv, "system-shutdown", "the server is stopping");
+    struct stop_state *s = pl_calloc(1, sizeof(*s));
+    s->srv = srv;
+    evutil_gettimeofday(&s->started, NULL);
+    s->ev = evtimer_new(srv->base, on_stop_poll, s);
+    struct timeval tv = { 0, 0 };
+    evtimer_add(s->ev, &tv);
+}
+
+void server_free(struct server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->ctl)
+        ctl_free(srv->ctl);
+    listeners_stop(srv);
+    /* Completions still queued run now; connections waiting on them are
+     * released by their callbacks. */
+    if (srv->store)
+        store_close(srv->store);
+    /* Streams that outlived the linger are cut without ceremony. */
+    if (srv->router)
+        c2s_free_all(srv);
+    if (srv->router)
+        modules_stop(srv);
+    router_free(srv->router);
+    if (srv->sig_int)
+        event_free(srv->sig_int);
+    if (srv->sig_term)
+        event_free(srv->sig_term);
+    if (srv->sig_hup)
+        event_free(srv->sig_hup);
+    if (srv->shaper)
+        ev_token_bucket_cfg_free(srv->shaper);
+    ratelimit_free(srv->auth_limit);
+    ratelimit_free(srv->conn_limit);
+    tls_free(srv->tls);
+    if (srv->base)
+        event_base_free(srv->base);
+    buf_release(&srv->scratch);
+    conf_free(srv->conf);
+    free(srv);
+}
+
+int server_reload(struct server *srv, struct buf *err)
+{
+    const struct conf *old = srv->conf;
+    struct conf *nc = conf_load(old->file, modules_all(), err);
+    if (!nc)
+        return -1;
+    struct tls *nt = tls_new(nc, err);
+    if (!nt) {
+        conf_free(nc);
+        return -1;
+    }
+    /* Listeners, storage and the control socket keep running as they
+     * are: changing them needs a restart (documented per option). */
+    modules_stop(srv);
+    srv->conf = nc;
+    if (modules_start(srv, err) < 0) {
+        srv->conf = (struct conf *)old;
+        struct buf e2 = BUF_INIT;
+        if (modules_start(srv, &e2) < 0)
+            log_error("cannot restart the old modules: %s", e2.data);
+        buf_release(&e2);
+        tls_free(nt);
+        conf_free(nc);
+        return -1;
+    }
+    tls_free(srv->tls);
+    srv->tls = nt;
+    log_set_level((enum log_level)nc->loglevel);
+    ratelimit_configure(srv->auth_limit, nc->auth.max_failures, nc->auth.failure_window,
+                        nc->auth.lockout);
+    conf_free((struct conf *)old);
+    log_notice("configuration reloaded from %s", nc->file);
+    return 0;
+}

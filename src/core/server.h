@@ -24,6 +24,8 @@ struct ctl;
 struct listener;
 struct modules;
 struct ratelimit;
+struct c2s;
+struct ev_token_bucket_cfg;
 
 struct server {
     struct event_base *base;
@@ -40,6 +42,10 @@ struct server {
     time_t started;
     bool stopping;
     unsigned long long next_conn_id;
+    struct c2s *conns;              /* every client stream, for shutdown */
+    size_t nconns;
+    struct buf scratch;             /* serialization scratch (loop thread only) */
+    struct ev_token_bucket_cfg *shaper;  /* per-connection read rate, NULL = none */
 };
 
 /* Builds everything from a loaded config (takes ownership of it): TLS,

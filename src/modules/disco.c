@@ -1,1 +1,108 @@
-/* placeholder: being written */
+/*
+ * disco.c - service discovery (XEP-0030) for the server and for accounts.
+ *
+ * disco#info on the domain lists the server identity and every feature
+ * the enabled modules registered for the host; on an account's bare JID
+ * (answered by the server on its behalf, RFC 6121 §8.5.2.1.3) the account
+ * identity and the features registered for accounts.
+ */
+#include <string.h>
+
+#include "core/conf.h"
+#include "core/jid.h"
+#include "core/server.h"
+#include "modules/modules.h"
+#include "xml/xml.h"
+
+#define NS_DISCO_INFO  "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+
+static void answer_info(struct server *srv, struct stanza *req, struct xml_node *q,
+                        enum iq_target t, const char *category, const char *type)
+{
+    const char *node = xml_attr(q, "node");
+    if (node) {
+        /* No nodes are published yet (XEP-0030 §3.1: item-not-found). */
+        router_bounce(srv, req, "cancel", "item-not-found", NULL);
+        return;
+    }
+    struct stanza *r;
+    struct xml_node *rq = iq_reply_result(req, NS_DISCO_INFO, "query", &r);
+    struct arena *a = r->arena;
+    struct xml_node *id = xml_add_child(a, rq, NULL, "identity");
+    xml_set_attr(a, id, "category", category);
+    xml_set_attr(a, id, "type", type);
+    if (t == IQ_TO_HOST)
+        xml_set_attr(a, id, "name", "Parley");
+    /* The host whose features apply: the one addressed, or for an IQ
+     * without 'to' (RFC 6120 §10.3) the sender's own. */
+    const char *addr = xml_attr(req->root, "to");
+    struct jid *j = jid_parse(addr ? addr : xml_attr(req->root, "from"));
+    size_t n = 0;
+    const char *const *vars = router_features(srv->router, j ? j->domain : "", t, &n);
+    for (size_t i = 0; i < n; i++)
+        xml_set_attr(a, xml_add_child(a, rq, NULL, "feature"), "var", vars[i]);
+    jid_free(j);
+    router_route(srv, r);
+    stanza_unref(r);
+}
+
+static void host_info(struct server *srv, struct stanza *req, struct xml_node *q, void *ud)
+{
+    (void)ud;
+    if (strcmp(xml_attr(req->root, "type"), "get") != 0 || strcmp(q->name, "query") != 0) {
+        router_bounce(srv, req, "cancel", "feature-not-implemented", NULL);
+        return;
+    }
+    answer_info(srv, req, q, IQ_TO_HOST, "server", "im");
+}
+
+static void bare_info(struct server *srv, struct stanza *req, struct xml_node *q, void *ud)
+{
+    (void)ud;
+    if (strcmp(xml_attr(req->root, "type"), "get") != 0 || strcmp(q->name, "query") != 0) {
+        router_bounce(srv, req, "cancel", "feature-not-implemented", NULL);
+        return;
+    }
+    answer_info(srv, req, q, IQ_TO_BARE, "account", "registered");
+}
+
+static void items(struct server *srv, struct stanza *req, struct xml_node *q, void *ud)
+{
+    (void)ud;
+    if (strcmp(xml_attr(req->root, "type"), "get") != 0 || strcmp(q->name, "query") != 0) {
+        router_bounce(srv, req, "cancel", "feature-not-implemented", NULL);
+        return;
+    }
+    if (xml_attr(q, "node")) {
+        router_bounce(srv, req, "cancel", "item-not-found", NULL);
+        return;
+    }
+    /* No components or MUC service yet: an empty list. */
+    struct stanza *r;
+    iq_reply_result(req, NS_DISCO_ITEMS, "query", &r);
+    router_route(srv, r);
+    stanza_unref(r);
+}
+
+static int disco_load(struct pl_module_ctx *m)
+{
+    pl_iq_handle(m, IQ_TO_HOST, NS_DISCO_INFO, host_info);
+    pl_iq_handle(m, IQ_TO_HOST, NS_DISCO_ITEMS, items);
+    pl_iq_handle(m, IQ_TO_BARE, NS_DISCO_INFO, bare_info);
+    pl_iq_handle(m, IQ_TO_BARE, NS_DISCO_ITEMS, items);
+    for (int t = 0; t < IQ_TARGET_COUNT; t++) {
+        pl_disco_feature(m, (enum iq_target)t, NS_DISCO_INFO);
+        pl_disco_feature(m, (enum iq_target)t, NS_DISCO_ITEMS);
+    }
+    return 0;
+}
+
+static const struct conf_option disco_options[] = { CONF_END };
+
+const struct pl_module pl_module_disco = {
+    .name = "disco",
+    .doc = "Service discovery (XEP-0030) of the server and of accounts.",
+    .options = disco_options,
+    .load = disco_load,
+};

@@ -1,1 +1,509 @@
-/* placeholder: being written */
+/*
+ * router.c - stanza routing (RFC 6120 §10, RFC 6121 §8).
+ *
+ * router_route() looks at 'to':
+ *   absent / own bare JID   -> handled on behalf of the sender (§10.3)
+ *   a configured host       -> the server: IQ handlers (§10.3, §8.5 for accounts)
+ *   local account bare/full -> RFC 6121 §8.5 delivery rules
+ *   anything else           -> remote: <remote-server-not-found/> until s2s exists
+ * Accounts with no session need a storage lookup to tell "no such user"
+ * (§8.5.1) from "offline" (§8.5.2.2); the stanza is referenced across it.
+ */
+#include "router/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jid.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/server.h"
+#include "core/conf.h"
+#include "storage/store.h"
+#include "stream/c2s.h"
+#include "xml/xml.h"
+
+struct feature_list {
+    char **vars;                /* sorted, NULL-terminated */
+    const void **owners;
+    size_t n;
+};
+
+struct router *router_new(void)
+{
+    struct router *r = pl_calloc(1, sizeof(*r));
+    hashmap_init(&r->accounts);
+    for (int t = 0; t < IQ_TARGET_COUNT; t++) {
+        hashmap_init(&r->iq[t]);
+        hashmap_init(&r->features[t]);
+    }
+    return r;
+}
+
+static void free_iq_map(struct hashmap *m)
+{
+    const char *k;
+    void *v;
+    for (size_t i = 0; hashmap_next(m, &i, &k, &v);) {
+        free((char *)k);
+        free(v);
+    }
+    hashmap_release(m);
+}
+
+static void free_feature_list(struct feature_list *fl)
+{
+    for (size_t i = 0; i < fl->n; i++)
+        free(fl->vars[i]);
+    free(fl->vars);
+    free(fl->owners);
+    free(fl);
+}
+
+void router_free(struct router *r)
+{
+    if (!r)
+        return;
+    /* Sessions are gone by now: c2s_close_all() ran before. */
+    PL_ASSERT(r->accounts.count == 0);
+    hashmap_release(&r->accounts);
+    for (int t = 0; t < IQ_TARGET_COUNT; t++) {
+        free_iq_map(&r->iq[t]);
+        const char *k;
+        void *v;
+        for (size_t i = 0; hashmap_next(&r->features[t], &i, &k, &v);) {
+            free((char *)k);
+            free_feature_list(v);
+        }
+        hashmap_release(&r->features[t]);
+    }
+    hooks_release(&r->hooks);
+    free(r);
+}
+
+/* --- registration ------------------------------------------------------ */
+
+static char *iq_key(const char *host, const char *ns)
+{
+    size_t hl = strlen(host), nl = strlen(ns);
+    char *k = pl_malloc(hl + nl + 2);
+    memcpy(k, host, hl);
+    k[hl] = '\x1f';
+    memcpy(k + hl + 1, ns, nl + 1);
+    return k;
+}
+
+void router_iq_register(struct router *r, const char *host, enum iq_target t,
+                        const char *ns, iq_handler_fn fn, void *ud,
+                        const void *owner)
+{
+    char *key = iq_key(host, ns);
+    struct iq_handler *h = pl_malloc(sizeof(*h));
+    *h = (struct iq_handler){ fn, ud, owner };
+    struct hashmap *m = &r->iq[t];
+    const char *oldkey = NULL;
+    void *old = NULL;
+    /* Replace: the later registration wins (a module reloaded). */
+    for (size_t i = 0; hashmap_next(m, &i, &oldkey, &old);) {
+        if (strcmp(oldkey, key) == 0) {
+            hashmap_del(m, oldkey);
+            free((char *)oldkey);
+            free(old);
+            break;
+        }
+    }
+    hashmap_put(m, key, h);
+}
+
+void router_feature_add(struct router *r, const char *host, enum iq_target t,
+                        const char *var, const void *owner)
+{
+    struct feature_list *fl = hashmap_get(&r->features[t], host);
+    if (!fl) {
+        fl = pl_calloc(1, sizeof(*fl));
+        fl->vars = pl_calloc(1, sizeof(char *));
+        hashmap_put(&r->features[t], pl_strdup(host), fl);
+    }
+    for (size_t i = 0; i < fl->n; i++)
+        if (strcmp(fl->vars[i], var) == 0)
+            return;
+    fl->vars = pl_realloc(fl->vars, (fl->n + 2) * sizeof(char *));
+    fl->owners = pl_realloc(fl->owners, (fl->n + 1) * sizeof(void *));
+    fl->vars[fl->n] = pl_strdup(var);
+    fl->owners[fl->n] = owner;
+    fl->n++;
+    fl->vars[fl->n] = NULL;
+    /* Keep owners aligned with vars while sorting: sort pairs. */
+    for (size_t i = fl->n - 1; i > 0 && strcmp(fl->vars[i - 1], fl->vars[i]) > 0; i--) {
+        char *tv = fl->vars[i];
+        fl->vars[i] = fl->vars[i - 1];
+        fl->vars[i - 1] = tv;
+        const void *to = fl->owners[i];
+        fl->owners[i] = fl->owners[i - 1];
+        fl->owners[i - 1] = to;
+    }
+}
+
+void router_unregister_owner(struct router *r, const void *owner)
+{
+    for (int t = 0; t < IQ_TARGET_COUNT; t++) {
+        const char *k;
+        void *v;
+        for (size_t i = 0; hashmap_next(&r->iq[t], &i, &k, &v);) {
+            if (((struct iq_handler *)v)->owner == owner) {
+                hashmap_del(&r->iq[t], k);
+                free((char *)k);
+                free(v);
+            }
+        }
+        for (size_t i = 0; hashmap_next(&r->features[t], &i, &k, &v);) {
+            struct feature_list *fl = v;
+            size_t w = 0;
+            for (size_t j = 0; j < fl->n; j++) {
+                if (fl->owners[j] == owner) {
+                    free(fl->vars[j]);
+                    continue;
+                }
+                fl->vars[w] = fl->vars[j];
+                fl->owners[w] = fl->owners[j];
+                w++;
+            }
+            fl->n = w;
+            fl->vars[w] = NULL;
+        }
+    }
+    hooks_remove_owner(&r->hooks, owner);
+}
+
+const char *const *router_features(struct router *r, const char *host,
+                                   enum iq_target t, size_t *n_out)
+{
+    static const char *const none[] = { NULL };
+    struct feature_list *fl = hashmap_get(&r->features[t], host);
+    if (!fl) {
+        *n_out = 0;
+        return none;
+    }
+    *n_out = fl->n;
+    return (const char *const *)fl->vars;
+}
+
+bool router_is_local_host(const struct server *srv, const char *host)
+{
+    return conf_has_host(srv->conf, host);
+}
+
+/* --- replies ------------------------------------------------------------ */
+
+void router_bounce(struct server *srv, const struct stanza *orig,
+                   const char *type, const char *cond, const char *text)
+{
+    const char *otype = xml_attr(orig->root, "type");
+    if (otype && strcmp(otype, "error") == 0)
+        return;                 /* RFC 6120 §8.3.1: never answer an error */
+    const char *from = xml_attr(orig->root, "from");
+    if (!from)
+        return;                 /* nobody to tell (server-generated) */
+
+    /* RFC 6120 §8.3.1: the error stanza SHOULD carry the original payload. */
+    struct stanza *st = stanza_copy(orig);
+    struct arena *a = st->arena;
+    const char *to = xml_attr(orig->root, "to");
+    xml_set_attr(a, st->root, "to", from);
+    xml_set_attr(a, st->root, "from", to);
+    xml_set_attr(a, st->root, "type", "error");
+    struct xml_node *err = xml_add_child(a, st->root, XML_NS_CLIENT, "error");
+    xml_set_attr(a, err, "type", type);
+    xml_add_child(a, err, NS_STANZAS, cond);
+    if (text) {
+        struct xml_node *t = xml_add_text_child(a, err, NS_STANZAS, "text", text);
+        xml_set_attr(a, t, "xml:lang", "en");
+    }
+    router_route(srv, st);
+    stanza_unref(st);
+}
+
+struct xml_node *iq_reply_result(const struct stanza *req, const char *ns,
+                                 const char *name, struct stanza **out)
+{
+    struct stanza *st = stanza_new(XML_NS_CLIENT, "iq");
+    struct arena *a = st->arena;
+    const char *from = xml_attr(req->root, "from");
+    const char *to = xml_attr(req->root, "to");
+    if (from)
+        xml_set_attr(a, st->root, "to", from);
+    if (to)
+        xml_set_attr(a, st->root, "from", to);
+    xml_set_attr(a, st->root, "id", xml_attr(req->root, "id"));
+    xml_set_attr(a, st->root, "type", "result");
+    *out = st;
+    if (!name)
+        return NULL;
+    return xml_add_child(a, st->root, ns, name);
+}
+
+/* --- delivery ------------------------------------------------------------ */
+
+enum stanza_kind { ST_MESSAGE, ST_PRESENCE, ST_IQ, ST_OTHER };
+
+static enum stanza_kind kind_of(const struct stanza *st)
+{
+    const char *n = st->root->name;
+    if (strcmp(n, "message") == 0)
+        return ST_MESSAGE;
+    if (strcmp(n, "presence") == 0)
+        return ST_PRESENCE;
+    if (strcmp(n, "iq") == 0)
+        return ST_IQ;
+    return ST_OTHER;
+}
+
+static const char *type_of(const struct stanza *st, const char *def)
+{
+    const char *t = xml_attr(st->root, "type");
+    return t ? t : def;
+}
+
+static bool is(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+/* IQ addressed to a host (server) or account (bare): dispatch by payload
+ * namespace to a module's handler. */
+static void dispatch_iq(struct server *srv, struct stanza *st,
+                        const char *host, enum iq_target t)
+{
+    const char *type = type_of(st, "");
+    if (!is(type, "get") && !is(type, "set")) {
+        /* Results and errors addressed to the server: answers to IQs the
+         * server sent.  Nothing waits for them yet; they end here (an
+         * answer is never answered, RFC 6120 §8.2.3). */
+        return;
+    }
+    struct xml_node *payload = xml_child(st->root, NULL, NULL);
+    if (!payload) {
+        router_bounce(srv, st, "modify", "bad-request", "IQ get/set needs one child element");
+        return;
+    }
+    char *key = iq_key(host, payload->ns);
+    struct iq_handler *h = hashmap_get(&srv->router->iq[t], key);
+    free(key);
+    if (!h) {
+        router_bounce(srv, st, "cancel", "service-unavailable", NULL);
+        return;
+    }
+    h->fn(srv, st, payload, h->ud);
+}
+
+/* Delivers a message to the account's resources by RFC 6121 §8.5.2.1.1:
+ * chat and normal to every resource of the highest non-negative
+ * priority, headline to all non-negative ones.  Returns how many got it. */
+static size_t deliver_message_bare(struct server *srv, struct account *acc,
+                                   struct stanza *st, const char *type)
+{
+    int best = -1;
+    for (struct session *s = acc->sessions; s; s = s->next)
+        if (s->presence && s->priority > best)
+            best = s->priority;
+    if (best < 0)
+        return 0;
+    bool all = is(type, "headline");
+    size_t n = 0;
+    for (struct session *s = acc->sessions; s; s = s->next) {
+        if (!s->presence || s->priority < 0)
+            continue;
+        if (!all && s->priority != best)
+            continue;
+        sm_deliver(srv, s, st);
+        n++;
+    }
+    return n;
+}
+
+/* The account has no available resource (or only negative ones). */
+static void message_offline(struct server *srv, struct stanza *st,
+                            const char *host, const char *type)
+{
+    /* §8.5.2.2.1: headline and error are silently ignored. */
+    if (is(type, "headline") || is(type, "error"))
+        return;
+    if (is(type, "groupchat")) {
+        router_bounce(srv, st, "cancel", "service-unavailable", NULL);
+        return;
+    }
+    struct hook_event ev = { srv, host, st, NULL };
+    if (hooks_run(&srv->router->hooks, HOOK_OFFLINE_MESSAGE, &ev) == HOOK_HANDLED)
+        return;
+    /* No offline storage: the sender learns, the message is not lost
+     * silently. */
+    router_bounce(srv, st, "cancel", "service-unavailable",
+                  "the recipient is not available");
+}
+
+/* An account that exists (it has sessions, or storage said so). */
+static void route_to_account(struct server *srv, struct stanza *st,
+                             const struct jid *to, struct account *acc)
+{
+    enum stanza_kind k = kind_of(st);
+    if (to->resource) {
+        struct session *s = acc ? sm_find(srv, to) : NULL;
+        if (s) {
+            /* §8.5.3.1: the resource matches. */
+            if (k == ST_PRESENCE) {
+                const char *pt = type_of(st, "available");
+                if (is(pt, "probe"))
+                    return; /* answered by the roster module (its own issue) */
+            }
+            sm_deliver(srv, s, st);
+            return;
+        }
+        /* §8.5.3.2: no resource matches. */
+        if (k == ST_IQ) {
+            router_bounce(srv, st, "cancel", "service-unavailable", NULL);
+            return;
+        }
+        if (k == ST_PRESENCE)
+            return; /* available/unavailable/probe to a gone resource: ignored */
+        /* Messages fall back to the bare JID rules (issue 2). */
+    }
+    if (k == ST_IQ) {
+        /* §8.5.2.1.3 / §8.5.2.2.3: the server answers for the account. */
+        dispatch_iq(srv, st, to->domain, IQ_TO_BARE);
+        return;
+    }
+    if (k == ST_PRESENCE) {
+        const char *pt = type_of(st, "available");
+        if (!acc)
+            return; /* §8.5.2.2.2: ignored, not stored */
+        if (is(pt, "available") || is(pt, "unavailable")) {
+            for (struct session *s = acc->sessions; s; s = s->next)
+                if (s->presence)
+                    sm_deliver(srv, s, st);
+            return;
+        }
+        if (is(pt, "probe") || is(pt, "error"))
+            return;
+        /* Subscription requests: until the roster module exists, they go
+         * to the available resources (not stored). */
+        for (struct session *s = acc->sessions; s; s = s->next)
+            if (s->presence)
+                sm_deliver(srv, s, st);
+        return;
+    }
+    const char *type = type_of(st, "normal");
+    if (is(type, "error") && !acc)
+        return;
+    if (is(type, "groupchat")) {
+        /* §8.5.2.1.1: never delivered to an account's resources. */
+        router_bounce(srv, st, "cancel", "service-unavailable", NULL);
+        return;
+    }
+    if (is(type, "error")) {
+        /* §8.5.2.1.1 says ignore for bare JIDs; an error to a full JID
+         * was handled above when that resource exists. */
+        return;
+    }
+    if (acc && deliver_message_bare(srv, acc, st, type) > 0)
+        return;
+    message_offline(srv, st, to->domain, type);
+}
+
+struct lookup {
+    struct server *srv;
+    struct stanza *st;
+    struct jid *to;
+};
+
+static void lookup_done(const struct store_result *res, void *ud)
+{
+    struct lookup *l = ud;
+    struct server *srv = l->srv;
+    if (!srv->stopping) {
+        /* Sessions may have appeared while we waited. */
+        struct account *acc = sm_account(srv, l->to->bare);
+        if (acc || res->status == STORE_OK) {
+            route_to_account(srv, l->st, l->to, acc);
+        } else if (res->status == STORE_NOT_FOUND) {
+            /* §8.5.1: no such user. */
+            enum stanza_kind k = kind_of(l->st);
+            if (k == ST_IQ || (k == ST_MESSAGE && !is(type_of(l->st, "normal"), "headline")))
+                router_bounce(srv, l->st, "cancel", "service-unavailable", NULL);
+        } else {
+            router_bounce(srv, l->st, "wait", "internal-server-error",
+                          "storage failure");
+        }
+    }
+    stanza_unref(l->st);
+    jid_free(l->to);
+    free(l);
+}
+
+static void route_local_user(struct server *srv, struct stanza *st, struct jid *to)
+{
+    struct account *acc = sm_account(srv, to->bare);
+    if (acc) {
+        route_to_account(srv, st, to, acc);
+        jid_free(to);
+        return;
+    }
+    /* Presence to an account without sessions is ignored either way
+     * (§8.5.1, §8.5.2.2.2) until rosters and subscriptions exist. */
+    if (kind_of(st) == ST_PRESENCE) {
+        jid_free(to);
+        return;
+    }
+    struct lookup *l = pl_malloc(sizeof(*l));
+    l->srv = srv;
+    l->st = stanza_ref(st);
+    l->to = to;
+    store_account_get(srv->store, to->local, to->domain, lookup_done, l);
+}
+
+void router_route(struct server *srv, struct stanza *st)
+{
+    const char *to_s = xml_attr(st->root, "to");
+    const char *from_s = xml_attr(st->root, "from");
+    if (!to_s) {
+        /* RFC 6120 §10.3: no 'to' means the sender's own account. */
+        struct jid *from = from_s ? jid_parse(from_s) : NULL;
+        if (!from)
+            return;
+        if (kind_of(st) == ST_IQ && from->local) {
+            dispatch_iq(srv, st, from->domain, IQ_TO_BARE);
+        } else if (kind_of(st) == ST_MESSAGE && from->local) {
+            struct jid *bare = jid_bare(from);
+            xml_set_attr(st->arena, st->root, "to", bare->bare);
+            route_local_user(srv, st, bare);
+        }
+        jid_free(from);
+        return;
+    }
+    struct jid *to = jid_parse(to_s);
+    if (!to) {
+        router_bounce(srv, st, "modify", "jid-malformed", "invalid 'to' address");
+        return;
+    }
+    if (!router_is_local_host(srv, to->domain)) {
+        router_bounce(srv, st, "cancel", "remote-server-not-found",
+                      "federation is not enabled on this server");
+        jid_free(to);
+        return;
+    }
+    if (!to->local) {
+        if (to->resource) {
+            /* host/resource: nothing lives there. */
+            if (kind_of(st) != ST_PRESENCE)
+                router_bounce(srv, st, "cancel", "service-unavailable", NULL);
+        } else if (kind_of(st) == ST_IQ) {
+            dispatch_iq(srv, st, to->domain, IQ_TO_HOST);
+        } else if (kind_of(st) == ST_MESSAGE) {
+            /* Messages to the server itself: nothing consumes them yet. */
+            if (!is(type_of(st, "normal"), "error") && !is(type_of(st, "normal"), "headline"))
+                router_bounce(srv, st, "cancel", "service-unavailable", NULL);
+        }
+        jid_free(to);
+        return;
+    }
+    route_local_user(srv, st, to);
+}

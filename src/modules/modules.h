@@ -1,0 +1,43 @@
+/*
+ * modules.h - the module registry and the API modules use to hook in.
+ *
+ * Modules are compiled in (modules.c lists them) and instantiated per
+ * virtual host when named under 'modules:' in the config.  Everything a
+ * module registers is recorded against its instance, so stopping an
+ * instance (reload, shutdown) removes it with no module code.
+ */
+#ifndef PARLEY_MODULES_MODULES_H
+#define PARLEY_MODULES_MODULES_H
+
+#include "parley/module.h"
+#include "core/buf.h"
+#include "router/hook.h"
+#include "router/router.h"
+
+struct server;
+
+struct pl_module_ctx {
+    struct server *srv;
+    const struct pl_module *mod;
+    const char *host;           /* the virtual host of this instance */
+    const void *conf;           /* the module's option struct */
+    void *data;                 /* the module's own state */
+    struct pl_module_ctx *next;
+};
+
+/* NULL-terminated list of every compiled-in module. */
+const struct pl_module *const *modules_all(void);
+
+/* Loads every enabled module for every host.  -1 with a message. */
+int modules_start(struct server *srv, struct buf *err);
+/* Unloads every instance and its registrations. */
+void modules_stop(struct server *srv);
+
+/* --- for modules --------------------------------------------------------- */
+
+void pl_iq_handle(struct pl_module_ctx *m, enum iq_target t, const char *ns,
+                  iq_handler_fn fn);
+void pl_disco_feature(struct pl_module_ctx *m, enum iq_target t, const char *var);
+void pl_hook(struct pl_module_ctx *m, enum hook_id id, hook_fn fn, int prio);
+
+#endif

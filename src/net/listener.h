@@ -1,0 +1,25 @@
+/*
+ * listener.h - accepting sockets for the c2s listen entries.
+ */
+#ifndef PARLEY_NET_LISTENER_H
+#define PARLEY_NET_LISTENER_H
+
+#include "core/buf.h"
+#include "core/conf.h"
+
+struct server;
+struct evconnlistener;
+
+struct listener {
+    struct listener *next;
+    struct server *srv;
+    struct evconnlistener *evl;
+    struct conf_listen cfg;     /* copy: the conf may be replaced by a reload */
+};
+
+/* Binds every c2s listener of srv->conf.  -1 with a message naming the
+ * address on failure (nothing stays bound). */
+int listeners_start(struct server *srv, struct buf *err);
+void listeners_stop(struct server *srv);
+
+#endif

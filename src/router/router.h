@@ -1,0 +1,135 @@
+/*
+ * router.h - "where does this address live?" (ARCHITECTURE.md, router/)
+ *
+ * Every stanza a session sends, and every stanza the server generates,
+ * goes through router_route().  Local accounts are served by the session
+ * manager (sm.c) with the delivery rules of RFC 6121 §8.5; the server's
+ * own addresses by IQ handlers registered by modules; anything else is a
+ * remote domain (<remote-server-not-found/> until federation lands).
+ *
+ * Modules extend the path with IQ handlers keyed by (host, target kind,
+ * payload namespace) and with hooks (router/hook.h).
+ */
+#ifndef PARLEY_ROUTER_ROUTER_H
+#define PARLEY_ROUTER_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "core/hashmap.h"
+#include "router/hook.h"
+
+struct server;
+struct stanza;
+struct xml_node;
+struct jid;
+struct c2s;
+
+#define NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_STREAMS  "urn:ietf:params:xml:ns:xmpp-streams"
+
+/* Who an IQ handler answers for. */
+enum iq_target {
+    IQ_TO_HOST,                 /* the server itself: to='example.org' */
+    IQ_TO_BARE,                 /* an account, on its behalf: to='user@example.org'
+                                   (RFC 6121 §8.5.2.1.3); the account exists */
+    IQ_TARGET_COUNT,
+};
+
+/* A handler receives the request (borrowed: stanza_ref() to keep it) and
+ * must eventually answer with router_route() of a result or error, e.g.
+ * via iq_reply_result()/router_bounce().  'payload' is the IQ's child. */
+typedef void (*iq_handler_fn)(struct server *srv, struct stanza *req,
+                              struct xml_node *payload, void *ud);
+
+struct iq_handler {
+    iq_handler_fn fn;
+    void *ud;
+    const void *owner;          /* module instance, for unregistering */
+};
+
+/* One bound resource of an account. */
+struct session {
+    struct c2s *c2s;            /* the stream; NULL never while in the directory */
+    struct jid *jid;            /* full JID, owned */
+    struct account *account;
+    struct session *next;       /* sibling resources */
+    struct stanza *presence;    /* last broadcast presence, NULL = unavailable */
+    int priority;               /* from that presence, -128..127 */
+    struct hashmap directed;    /* full JIDs we sent directed available presence to -> jid string (owned) */
+    time_t since;
+};
+
+/* The sessions of one bare JID. */
+struct account {
+    char *bare;                 /* key, owned */
+    struct session *sessions;
+    size_t nsessions;
+};
+
+struct router {
+    struct hashmap accounts;    /* bare JID -> struct account */
+    struct hashmap iq[IQ_TARGET_COUNT];   /* "host\x1fns" -> struct iq_handler */
+    struct hashmap features[IQ_TARGET_COUNT]; /* host -> struct feature_list */
+    struct hooks hooks;
+    size_t nsessions;
+};
+
+struct router *router_new(void);
+void router_free(struct router *r);
+
+/* Routes a stanza whose 'from' and 'to' are set and valid ('to' may be
+ * absent for presence broadcast).  Borrows st; takes a reference when it
+ * needs the stanza after returning (asynchronous account lookups). */
+void router_route(struct server *srv, struct stanza *st);
+
+/* Sends an error reply for 'orig' back to its sender (RFC 6120 §8.3):
+ * a copy of the original with to/from swapped, type='error' and
+ * <error type=TYPE><COND xmlns=stanzas/><text>TEXT</text></error>.
+ * Never answers an error with an error. */
+void router_bounce(struct server *srv, const struct stanza *orig,
+                   const char *type, const char *cond, const char *text);
+/* An IQ result to 'req' with an optional payload element named
+ * (ns, name); returns the payload so the caller can fill it, then the
+ * caller calls router_route() and stanza_unref() on *out. */
+struct xml_node *iq_reply_result(const struct stanza *req, const char *ns,
+                                 const char *name, struct stanza **out);
+
+/* Registration (by modules, through modules.c). */
+void router_iq_register(struct router *r, const char *host, enum iq_target t,
+                        const char *ns, iq_handler_fn fn, void *ud,
+                        const void *owner);
+void router_feature_add(struct router *r, const char *host, enum iq_target t,
+                        const char *var, const void *owner);
+void router_unregister_owner(struct router *r, const void *owner);
+/* The disco features of host for target t, sorted, NULL-terminated
+ * (borrowed until the next registration). */
+const char *const *router_features(struct router *r, const char *host,
+                                   enum iq_target t, size_t *n_out);
+
+/* Is host one of ours?  (virtual hosts of the current config) */
+bool router_is_local_host(const struct server *srv, const char *host);
+
+/* --- session directory (sm.c) ---------------------------------------- */
+
+/* Binds c2s as full JID 'jid' (takes ownership of jid).  An existing
+ * session with the same full JID is replaced: that stream gets a
+ * <conflict/> stream error (RFC 6120 §7.7.2.2).  Never fails. */
+struct session *sm_bind(struct server *srv, struct c2s *c2s, struct jid *jid);
+/* Removes the session: if it was available, unavailable presence goes to
+ * the account's other resources and to its directed-presence
+ * recipients.  Frees the session. */
+void sm_unbind(struct server *srv, struct session *s);
+struct account *sm_account(struct server *srv, const char *bare);
+struct session *sm_find(struct server *srv, const struct jid *full);
+
+/* Presence sent by a session without 'to' (broadcast, RFC 6121 §4.2,
+ * §4.4) or with 'to' (directed, §4.6). */
+void sm_presence_broadcast(struct server *srv, struct session *s, struct stanza *st);
+void sm_presence_directed(struct server *srv, struct session *s, const struct stanza *st);
+
+/* Writes st to the session's stream. */
+void sm_deliver(struct server *srv, struct session *s, struct stanza *st);
+
+#endif

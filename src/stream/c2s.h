@@ -1,0 +1,36 @@
+/*
+ * c2s.h - client-to-server streams (RFC 6120 §4-§7).
+ *
+ * A c2s owns its connection (a bufferevent, with TLS once negotiated),
+ * its XML stream parser and its negotiation state: STARTTLS, SASL,
+ * resource binding.  Once bound, stanzas go to the router.
+ */
+#ifndef PARLEY_STREAM_C2S_H
+#define PARLEY_STREAM_C2S_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <event2/util.h>
+
+struct server;
+struct stanza;
+struct conf_listen;
+struct c2s;
+
+/* Takes over an accepted socket. */
+void c2s_accept(struct server *srv, evutil_socket_t fd,
+                const struct sockaddr *sa, int salen,
+                const struct conf_listen *lcfg);
+/* Serializes st onto the stream (st is borrowed). */
+void c2s_send(struct c2s *c, const struct stanza *st);
+/* Ends the stream: with a stream error when cond is non-NULL (RFC 6120
+ * §4.9: error, then </stream:stream>, then the TCP close once written). */
+void c2s_close(struct c2s *c, const char *cond, const char *text);
+const char *c2s_peer(const struct c2s *c);
+/* Closes every stream (server shutdown). */
+void c2s_close_all(struct server *srv, const char *cond, const char *text);
+/* Frees every stream now, whatever is pending (after the loop ended). */
+void c2s_free_all(struct server *srv);
+
+#endif
