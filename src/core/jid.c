@@ -1,1 +1,310 @@
-/* placeholder: being written */
+/*
+ * jid.c - XMPP addresses: parsing, preparation and comparison (RFC 7622).
+ *
+ * Implements the split rules of RFC 7622 §3.1 (resource from the first '/',
+ * local part up to the first '@' before it), the per-part size limit of
+ * §3.2-3.4 (1-1023 bytes after preparation) and the domain rules of §3.2
+ * (IP literals, a single trailing dot removed, DNS label syntax).  The
+ * string preparation itself is libidn's stringprep: Nodeprep and
+ * Resourceprep (RFC 3920 Appendix A/B, as kept by RFC 6122) and Nameprep
+ * (RFC 3491); see docs/dependencies.md for why not PRECIS yet.  Unassigned
+ * code points are allowed (the "query" mode of RFC 3454 §7), as other
+ * servers do, so that addresses with newer characters still route.
+ */
+#include "core/jid.h"
+#include "core/mem.h"
+
+#include <arpa/inet.h>
+#include <idna.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stringprep.h>
+
+/* Largest raw part we even try to prepare.  Mapping can shrink a string
+ * (soft hyphens and zero-width characters map to nothing), so the limit on
+ * input is looser than JID_PART_MAX; it exists to bound the CPU and stack a
+ * peer can make us spend. */
+#define PREP_IN_MAX (4 * (JID_PART_MAX + 1) - 1)
+/* A whole address: three raw parts and two separators. */
+#define JID_IN_MAX (3 * PREP_IN_MAX + 2)
+
+/* Strict UTF-8 (RFC 3629 §4): no overlong forms, no surrogates, nothing
+ * above U+10FFFF.  libidn rejects most bad input itself, but the exact
+ * rules here do not depend on its version. */
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp, min;
+        if ((c & 0xe0) == 0xc0) {
+            n = 1, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* Runs one stringprep profile on 'in' into tmp (PREP_IN_MAX+1 bytes).
+ * Returns the prepared length (possibly 0), or -1. */
+static int prep_raw(const char *in, const Stringprep_profile *profile,
+                    char tmp[PREP_IN_MAX + 1])
+{
+    if (!in)
+        return -1;
+    size_t n = strlen(in);
+    if (n == 0 || n > PREP_IN_MAX || !utf8_valid((const unsigned char *)in, n))
+        return -1;
+    /* stringprep works in place; an output that would not fit this
+     * buffer is far over the limit anyway (TOO_SMALL_BUFFER -> invalid). */
+    memcpy(tmp, in, n + 1);
+    if (stringprep(tmp, PREP_IN_MAX + 1, 0, profile) != STRINGPREP_OK)
+        return -1;
+    return (int)strlen(tmp);
+}
+
+/* prep_raw() plus the 1..JID_PART_MAX limit, into 'out'. */
+static int prep(const char *in, const Stringprep_profile *profile,
+                char out[JID_PART_MAX + 1])
+{
+    char tmp[PREP_IN_MAX + 1];
+    int m = prep_raw(in, profile, tmp);
+    if (m <= 0 || m > JID_PART_MAX)
+        return -1;
+    memcpy(out, tmp, (size_t)m + 1);
+    return m;
+}
+
+int jid_prep_local(const char *in, char out[JID_PART_MAX + 1])
+{
+    /* Nodeprep's prohibited table covers " & ' / : < > @ and space
+     * (RFC 3920 Appendix A.5, RFC 7622 §3.3.1). */
+    return prep(in, stringprep_xmpp_nodeprep, out) < 0 ? -1 : 0;
+}
+
+int jid_prep_resource(const char *in, char out[JID_PART_MAX + 1])
+{
+    return prep(in, stringprep_xmpp_resourceprep, out) < 0 ? -1 : 0;
+}
+
+/* "[v6]" literal (RFC 7622 §3.2 via RFC 3986 IP-literal).  Written in the
+ * canonical form of RFC 5952 so that equal addresses compare equal. */
+static int prep_ipv6_literal(const char *in, size_t n, char out[JID_PART_MAX + 1])
+{
+    char inner[INET6_ADDRSTRLEN + 1];
+    struct in6_addr a;
+    if (n < 3 || in[n - 1] != ']' || n - 2 >= sizeof(inner))
+        return -1;
+    memcpy(inner, in + 1, n - 2);
+    inner[n - 2] = '\0';
+    if (inet_pton(AF_INET6, inner, &a) != 1)
+        return -1;
+    char canon[INET6_ADDRSTRLEN];
+    if (!inet_ntop(AF_INET6, &a, canon, sizeof(canon)))
+        return -1;
+    size_t m = strlen(canon);
+    out[0] = '[';
+    memcpy(out + 1, canon, m);
+    out[m + 1] = ']';
+    out[m + 2] = '\0';
+    return 0;
+}
+
+int jid_prep_domain(const char *in, char out[JID_PART_MAX + 1])
+{
+    if (!in)
+        return -1;
+    size_t n = strlen(in);
+    if (n > 0 && in[0] == '[')
+        return prep_ipv6_literal(in, n, out);
+    char tmp[PREP_IN_MAX + 1];
+    int m = prep_raw(in, stringprep_nameprep, tmp);
+    if (m < 0)
+        return -1;
+    /* Nameprep keeps U+3002 IDEOGRAPHIC FULL STOP, which IDNA treats as a
+     * label separator (RFC 3490 §3.1); map it to '.' so that both spellings
+     * name the same domain.  (U+FF0E and U+FF61 were already folded to
+     * '.' and U+3002 by NFKC.) */
+    size_t w = 0;
+    for (size_t r = 0; r < (size_t)m; ) {
+        if ((size_t)m - r >= 3 && (unsigned char)tmp[r] == 0xe3 &&
+            (unsigned char)tmp[r + 1] == 0x80 && (unsigned char)tmp[r + 2] == 0x82) {
+            tmp[w++] = '.';
+            r += 3;
+        } else {
+            tmp[w++] = tmp[r++];
+        }
+    }
+    tmp[w] = '\0';
+    /* §3.2: one trailing dot is dropped, and the size limit applies to
+     * what is left. */
+    if (w > 0 && tmp[w - 1] == '.')
+        tmp[--w] = '\0';
+    if (w == 0 || w > JID_PART_MAX)
+        return -1;
+    /* Every label must be non-empty; ToASCII below accepts "." alone. */
+    if (tmp[0] == '.' || tmp[w - 1] == '.' || strstr(tmp, ".."))
+        return -1;
+    /* Nameprep lets through anything that is not a control or similar, so
+     * apply the DNS label rules (STD 3 LDH, labels of at most 63 octets in
+     * ACE form) through IDNA ToASCII; its output is only a verdict here,
+     * the JID keeps the Unicode form.  Dotted-quad IPv4 literals pass as
+     * ordinary labels. */
+    char *ace = NULL;
+    int rc = idna_to_ascii_8z(tmp, &ace, IDNA_USE_STD3_ASCII_RULES);
+    free(ace);
+    if (rc != IDNA_SUCCESS)
+        return -1;
+    memcpy(out, tmp, w + 1);
+    /* Nameprep has already case-folded; ASCII lower-casing again is a
+     * cheap guarantee of the contract. */
+    for (size_t i = 0; i < w; i++) {
+        if (out[i] >= 'A' && out[i] <= 'Z')
+            out[i] = (char)(out[i] - 'A' + 'a');
+    }
+    return 0;
+}
+
+/* Builds the single heap block from already prepared parts. */
+static struct jid *build(const char *local, const char *domain, const char *resource)
+{
+    size_t ll = local ? strlen(local) : 0;
+    size_t dl = strlen(domain);
+    size_t rl = resource ? strlen(resource) : 0;
+    size_t bare_len = (local ? ll + 1 : 0) + dl;
+    size_t full_len = bare_len + (resource ? rl + 1 : 0);
+    size_t size = sizeof(struct jid) + (ll + 1) + (dl + 1) + (rl + 1) +
+                  (bare_len + 1) + (full_len + 1);
+    struct jid *j = pl_malloc(size);
+    char *p = (char *)(j + 1);
+
+    j->local = NULL;
+    if (local) {
+        memcpy(p, local, ll + 1);
+        j->local = p;
+        p += ll + 1;
+    }
+    memcpy(p, domain, dl + 1);
+    j->domain = p;
+    p += dl + 1;
+    j->resource = NULL;
+    if (resource) {
+        memcpy(p, resource, rl + 1);
+        j->resource = p;
+        p += rl + 1;
+    }
+    char *bare = p;
+    if (local) {
+        memcpy(p, local, ll);
+        p += ll;
+        *p++ = '@';
+    }
+    memcpy(p, domain, dl + 1);
+    p += dl + 1;
+    j->bare = bare;
+    char *full = p;
+    memcpy(p, bare, bare_len);
+    p += bare_len;
+    if (resource) {
+        *p++ = '/';
+        memcpy(p, resource, rl);
+        p += rl;
+    }
+    *p = '\0';
+    j->full = full;
+    return j;
+}
+
+struct jid *jid_make(const char *local, const char *domain, const char *resource)
+{
+    char l[JID_PART_MAX + 1], d[JID_PART_MAX + 1], r[JID_PART_MAX + 1];
+    if (local && jid_prep_local(local, l) < 0)
+        return NULL;
+    if (jid_prep_domain(domain, d) < 0)
+        return NULL;
+    if (resource && jid_prep_resource(resource, r) < 0)
+        return NULL;
+    return build(local ? l : NULL, d, resource ? r : NULL);
+}
+
+struct jid *jid_parse(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    if (n == 0 || n > JID_IN_MAX)
+        return NULL;
+    /* RFC 7622 §3.1: the resource starts at the first '/', and the local
+     * part ends at the first '@' before that; a separator present with an
+     * empty part on either side makes the address invalid. */
+    const char *slash = strchr(s, '/');
+    size_t pre = slash ? (size_t)(slash - s) : n;
+    const char *at = memchr(s, '@', pre);
+    char *local = NULL, *domain, *resource = NULL;
+    struct jid *j = NULL;
+
+    if (at) {
+        local = pl_strndup(s, (size_t)(at - s));
+        domain = pl_strndup(at + 1, pre - (size_t)(at - s) - 1);
+    } else {
+        domain = pl_strndup(s, pre);
+    }
+    if (slash)
+        resource = pl_strdup(slash + 1);
+    /* Empty parts fail in the prep functions (length 0 is invalid). */
+    j = jid_make(local, domain, resource);
+    free(local);
+    free(domain);
+    free(resource);
+    return j;
+}
+
+struct jid *jid_dup(const struct jid *j)
+{
+    return build(j->local, j->domain, j->resource);
+}
+
+struct jid *jid_bare(const struct jid *j)
+{
+    return build(j->local, j->domain, NULL);
+}
+
+void jid_free(struct jid *j)
+{
+    free(j);
+}
+
+bool jid_equal(const struct jid *a, const struct jid *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a->full, b->full) == 0;
+}
+
+bool jid_bare_equal(const struct jid *a, const struct jid *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a->bare, b->bare) == 0;
+}

@@ -7,6 +7,7 @@
 #define PARLEY_NET_RATELIMIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <time.h>
 
 struct ratelimit;
@@ -28,5 +29,8 @@ void ratelimit_clear(struct ratelimit *rl, const char *key);
 /* Open connections per key. */
 unsigned ratelimit_conn_inc(struct ratelimit *rl, const char *key);   /* new count */
 void ratelimit_conn_dec(struct ratelimit *rl, const char *key);
+
+/* Keys currently tracked (bounded; for metrics and tests). */
+size_t ratelimit_count(const struct ratelimit *rl);
 
 #endif

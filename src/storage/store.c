@@ -1,1 +1,508 @@
-/* placeholder: being written */
+/*
+ * store.c - the backend-neutral half of store.h: request queue, storage
+ * worker thread, group commit, completions back on the loop
+ * (ARCHITECTURE.md principles 1 and 5).
+ *
+ * The loop thread copies each request's arguments into one allocation and
+ * appends it to 'queue'.  The worker takes everything queued at once (a
+ * batch), runs the storage requests of the batch in one transaction and
+ * commits it: one fsync for the whole batch however many requests it holds
+ * (group commit).  Only then are the batch's requests moved to 'done' and
+ * the loop woken through a pipe, so a STORE_OK completion always means
+ * "committed and durable"; if the commit fails every storage request of the
+ * batch completes with STORE_ERROR.  store_work() jobs run on the worker
+ * after the batch's commit, so a long job (PBKDF2) never holds the write
+ * transaction open, and the commit's completions are handed back before
+ * the job starts.
+ *
+ * One FIFO in, one worker, one FIFO out: completions run on the loop in
+ * submission order.
+ *
+ * Wake-up: a pipe watched by an EV_READ|EV_PERSIST event rather than
+ * event_active() from the worker, which would need evthread_use_pthreads()
+ * called before the event_base was created; the pipe needs nothing from the
+ * caller and costs the same one write per wake-up.  The worker writes only
+ * when 'done' goes from empty to non-empty, so at most a byte or two is
+ * ever in the pipe.
+ */
+#include "storage/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "core/conf.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "storage/sqlite/sqlite.h"
+
+/* Indexed by conf_storage.backend: the order of the CONF_ENUM choices for
+ * storage.backend in conf.c ("sqlite" first). */
+static const struct store_backend *const backends[] = {
+    &store_sqlite_backend,
+};
+
+struct store_req {
+    struct store_req *next;
+    enum store_op op;
+    struct store_args args;     /* strings point into data[] */
+    struct store_result res;    /* filled on the worker, read on the loop */
+    store_cb cb;                /* storage requests; may be NULL */
+    void (*work)(void *ud);     /* STORE_OP_WORK: runs on the worker */
+    void (*done)(void *ud);     /* STORE_OP_WORK: runs on the loop */
+    void *ud;
+    char data[];                /* the copied argument strings and value */
+};
+
+/* A FIFO of requests. */
+struct req_list {
+    struct store_req *head;
+    struct store_req **tail;
+};
+
+struct store {
+    const struct store_backend *be;
+    void *db;                   /* the backend's; worker thread only after open */
+    int version;                /* schema version, read-only after open */
+    struct event_base *base;
+    struct event *wake_ev;      /* EV_READ on wake_fd[0] */
+    int wake_fd[2];             /* worker writes [1], loop reads [0] */
+    pthread_t worker;
+
+    pthread_mutex_t lock;       /* guards queue, done, stopping */
+    pthread_cond_t cond;        /* signalled when queue grows or stopping */
+    struct req_list queue;      /* submitted, not yet taken by the worker */
+    struct req_list done;       /* executed, completion not yet run */
+    bool stopping;              /* store_close: finish the queue and exit */
+
+    /* Loop thread only. */
+    size_t pending;             /* submitted, completion not yet run */
+    bool dispatching;           /* running completions: no store_close */
+    bool worker_gone;           /* joined: new requests fail at once */
+
+    /* Written by the worker, read by store_stats() on the loop. */
+    atomic_ullong n_batches;
+    atomic_ullong n_commits;
+    atomic_ullong n_requests;
+};
+
+static void list_init(struct req_list *l)
+{
+    l->head = NULL;
+    l->tail = &l->head;
+}
+
+static void list_push(struct req_list *l, struct store_req *r)
+{
+    r->next = NULL;
+    *l->tail = r;
+    l->tail = &r->next;
+}
+
+/* Moves all of 'from' to the end of 'to'. */
+static void list_splice(struct req_list *to, struct req_list *from)
+{
+    if (!from->head)
+        return;
+    *to->tail = from->head;
+    to->tail = from->tail;
+    list_init(from);
+}
+
+static void result_clear(struct store_result *res)
+{
+    PL_FREE(res->value);
+    res->value_len = 0;
+    for (size_t i = 0; i < res->nrows; i++)
+        free(res->rows[i]);
+    PL_FREE(res->rows);
+    res->nrows = 0;
+}
+
+/* --- loop side: completions ----------------------------------------------- */
+
+/* Runs the completions the worker has handed back, in order.  Returns how
+ * many ran. */
+static size_t dispatch_done(struct store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    struct store_req *r = s->done.head;
+    list_init(&s->done);
+    pthread_mutex_unlock(&s->lock);
+
+    size_t n = 0;
+    bool outer = s->dispatching;
+    s->dispatching = true;
+    while (r) {
+        struct store_req *next = r->next;
+        s->pending--;
+        if (r->op == STORE_OP_WORK) {
+            if (r->done)
+                r->done(r->ud);
+        } else if (r->cb) {
+            r->cb(&r->res, r->ud);
+        }
+        result_clear(&r->res);
+        free(r);
+        r = next;
+        n++;
+    }
+    s->dispatching = outer;
+    return n;
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct store *s = arg;
+    char drain[64];
+    /* Drain before taking 'done': a byte written after this read belongs
+     * to a request this dispatch may or may not see, and a later wake-up
+     * with nothing to do is harmless. */
+    while (read(fd, drain, sizeof(drain)) > 0)
+        ;
+    dispatch_done(s);
+}
+
+/* --- worker side ---------------------------------------------------------- */
+
+/* Hands executed requests to the loop. */
+static void deliver(struct store *s, struct req_list *ready)
+{
+    if (!ready->head)
+        return;
+    pthread_mutex_lock(&s->lock);
+    bool was_empty = s->done.head == NULL;
+    list_splice(&s->done, ready);
+    pthread_mutex_unlock(&s->lock);
+    if (was_empty) {
+        /* EAGAIN means the pipe already holds a wake-up: enough. */
+        ssize_t w;
+        do
+            w = write(s->wake_fd[1], "", 1);
+        while (w < 0 && errno == EINTR);
+    }
+}
+
+static void run_batch(struct store *s, struct store_req *batch)
+{
+    bool has_db = false;
+    for (struct store_req *r = batch; r && !has_db; r = r->next)
+        has_db = r->op != STORE_OP_WORK;
+
+    if (has_db) {
+        atomic_fetch_add_explicit(&s->n_batches, 1, memory_order_relaxed);
+        bool ok = s->be->begin(s->db) == 0;
+        for (struct store_req *r = batch; ok && r; r = r->next) {
+            if (r->op == STORE_OP_WORK)
+                continue;
+            s->be->exec(s->db, r->op, &r->args, &r->res);
+            atomic_fetch_add_explicit(&s->n_requests, 1, memory_order_relaxed);
+        }
+        if (ok)
+            ok = s->be->commit(s->db) == 0;
+        if (ok) {
+            atomic_fetch_add_explicit(&s->n_commits, 1, memory_order_relaxed);
+        } else {
+            /* Nothing of the batch is durable, whatever each request
+             * reported on its own. */
+            for (struct store_req *r = batch; r; r = r->next) {
+                if (r->op == STORE_OP_WORK)
+                    continue;
+                result_clear(&r->res);
+                r->res.status = STORE_ERROR;
+            }
+        }
+    }
+
+    /* Completions go back in order; everything before a work job is
+     * handed back before the job runs, so a slow job delays only what was
+     * submitted after it. */
+    struct req_list ready;
+    list_init(&ready);
+    struct store_req *r = batch;
+    while (r) {
+        struct store_req *next = r->next;
+        if (r->op == STORE_OP_WORK) {
+            deliver(s, &ready);
+            if (r->work)
+                r->work(r->ud);
+        }
+        list_push(&ready, r);
+        r = next;
+    }
+    deliver(s, &ready);
+}
+
+static void *worker_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->queue.head && !s->stopping)
+            pthread_cond_wait(&s->cond, &s->lock);
+        if (!s->queue.head)
+            break;              /* stopping, and the queue is finished */
+        struct store_req *batch = s->queue.head;
+        list_init(&s->queue);
+        pthread_mutex_unlock(&s->lock);
+        run_batch(s, batch);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* --- submission (loop thread) --------------------------------------------- */
+
+static size_t str_size(const char *p)
+{
+    return p ? strlen(p) + 1 : 0;
+}
+
+/* Copies 'src' (n bytes plus a NUL) to *cursor; returns the copy. */
+static const char *copy_out(char **cursor, const char *src, size_t n)
+{
+    if (!src)
+        return NULL;
+    char *dst = *cursor;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    *cursor += n + 1;
+    return dst;
+}
+
+/* One allocation for the request and all its arguments. */
+static struct store_req *req_new(enum store_op op, const struct store_args *a)
+{
+    size_t size = sizeof(struct store_req) + str_size(a->user) + str_size(a->host)
+        + str_size(a->creds) + str_size(a->area) + str_size(a->key)
+        + (a->value ? a->value_len + 1 : 0);
+    struct store_req *r = pl_calloc(1, size);
+    r->op = op;
+    char *cur = r->data;
+    r->args.user = copy_out(&cur, a->user, a->user ? strlen(a->user) : 0);
+    r->args.host = copy_out(&cur, a->host, a->host ? strlen(a->host) : 0);
+    r->args.creds = copy_out(&cur, a->creds, a->creds ? strlen(a->creds) : 0);
+    r->args.area = copy_out(&cur, a->area, a->area ? strlen(a->area) : 0);
+    r->args.key = copy_out(&cur, a->key, a->key ? strlen(a->key) : 0);
+    r->args.value = copy_out(&cur, a->value, a->value_len);
+    r->args.value_len = a->value ? a->value_len : 0;
+    return r;
+}
+
+static void submit(struct store *s, struct store_req *r)
+{
+    s->pending++;
+    pthread_mutex_lock(&s->lock);
+    if (s->worker_gone) {
+        /* Submitted by a completion that store_close() is running: there
+         * is no worker any more.  It completes in the same close. */
+        log_warn("store: request submitted while the store is closing");
+        r->res.status = STORE_ERROR;
+        list_push(&s->done, r);
+    } else {
+        list_push(&s->queue, r);
+        pthread_cond_signal(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void submit_db(struct store *s, enum store_op op, const struct store_args *a,
+                      store_cb cb, void *ud)
+{
+    PL_ASSERT(a->host);
+    struct store_req *r = req_new(op, a);
+    r->cb = cb;
+    r->ud = ud;
+    submit(s, r);
+}
+
+void store_account_create(struct store *s, const char *user, const char *host,
+                          const char *creds, store_cb cb, void *ud)
+{
+    PL_ASSERT(user && creds);
+    struct store_args a = { .user = user, .host = host, .creds = creds };
+    submit_db(s, STORE_OP_ACCOUNT_CREATE, &a, cb, ud);
+}
+
+void store_account_get(struct store *s, const char *user, const char *host,
+                       store_cb cb, void *ud)
+{
+    PL_ASSERT(user);
+    struct store_args a = { .user = user, .host = host };
+    submit_db(s, STORE_OP_ACCOUNT_GET, &a, cb, ud);
+}
+
+void store_account_set_creds(struct store *s, const char *user, const char *host,
+                             const char *creds, store_cb cb, void *ud)
+{
+    PL_ASSERT(user && creds);
+    struct store_args a = { .user = user, .host = host, .creds = creds };
+    submit_db(s, STORE_OP_ACCOUNT_SET_CREDS, &a, cb, ud);
+}
+
+void store_account_delete(struct store *s, const char *user, const char *host,
+                          store_cb cb, void *ud)
+{
+    PL_ASSERT(user);
+    struct store_args a = { .user = user, .host = host };
+    submit_db(s, STORE_OP_ACCOUNT_DELETE, &a, cb, ud);
+}
+
+void store_account_list(struct store *s, const char *host, store_cb cb, void *ud)
+{
+    struct store_args a = { .host = host };
+    submit_db(s, STORE_OP_ACCOUNT_LIST, &a, cb, ud);
+}
+
+void store_kv_get(struct store *s, const char *user, const char *host,
+                  const char *area, const char *key, store_cb cb, void *ud)
+{
+    PL_ASSERT(user && area && key);
+    struct store_args a = { .user = user, .host = host, .area = area, .key = key };
+    submit_db(s, STORE_OP_KV_GET, &a, cb, ud);
+}
+
+void store_kv_set(struct store *s, const char *user, const char *host,
+                  const char *area, const char *key,
+                  const char *value, size_t len, store_cb cb, void *ud)
+{
+    PL_ASSERT(user && area && key);
+    struct store_args a = {
+        .user = user, .host = host, .area = area, .key = key,
+        .value = value, .value_len = len,
+    };
+    submit_db(s, STORE_OP_KV_SET, &a, cb, ud);
+}
+
+void store_work(struct store *s, void (*work)(void *ud), void (*done)(void *ud),
+                void *ud)
+{
+    struct store_args none = { 0 };
+    struct store_req *r = req_new(STORE_OP_WORK, &none);
+    r->work = work;
+    r->done = done;
+    r->ud = ud;
+    submit(s, r);
+}
+
+/* --- lifecycle ------------------------------------------------------------ */
+
+/* The worker must not take process signals: the loop's signal events
+ * (libevent's evsig) belong to the loop thread. */
+static int start_worker(struct store *s)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&s->worker, NULL, worker_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        pthread_setname_np(s->worker, "parley-store");
+    return rc;
+}
+
+struct store *store_open(const struct conf_storage *cfg, struct event_base *base,
+                         struct buf *err)
+{
+    if (cfg->backend < 0 || (size_t)cfg->backend >= PL_ARRAY_LEN(backends)) {
+        buf_printf(err, "unknown storage backend %d", cfg->backend);
+        return NULL;
+    }
+    struct store *s = pl_calloc(1, sizeof(*s));
+    s->be = backends[cfg->backend];
+    s->base = base;
+    s->wake_fd[0] = s->wake_fd[1] = -1;
+    list_init(&s->queue);
+    list_init(&s->done);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+
+    s->db = s->be->open(cfg, err);
+    if (!s->db)
+        goto fail_free;
+    s->version = s->be->schema_version(s->db);
+
+    if (pipe2(s->wake_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
+        buf_printf(err, "store: cannot create wake-up pipe: %s", strerror(errno));
+        goto fail_close_db;
+    }
+    s->wake_ev = event_new(base, s->wake_fd[0], EV_READ | EV_PERSIST, on_wake, s);
+    if (!s->wake_ev || event_add(s->wake_ev, NULL) < 0) {
+        buf_puts(err, "store: cannot add the wake-up event");
+        goto fail_close_pipe;
+    }
+    int rc = start_worker(s);
+    if (rc != 0) {
+        buf_printf(err, "store: cannot start the storage thread: %s", strerror(rc));
+        goto fail_close_pipe;
+    }
+    log_info("store: %s backend ready, schema version %d", s->be->name, s->version);
+    return s;
+
+fail_close_pipe:
+    if (s->wake_ev)
+        event_free(s->wake_ev);
+    close(s->wake_fd[0]);
+    close(s->wake_fd[1]);
+fail_close_db:
+    s->be->close(s->db);
+fail_free:
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return NULL;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    /* From a completion, the dispatch loop would go on with a freed store. */
+    PL_ASSERT(!s->dispatching);
+
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->worker, NULL);
+    s->worker_gone = true;
+
+    /* The worker finished the queue before it exited; run the completions
+     * here, including those of anything they submit (STORE_ERROR). */
+    while (dispatch_done(s) > 0)
+        ;
+    PL_ASSERT(s->pending == 0);
+
+    event_free(s->wake_ev);
+    close(s->wake_fd[0]);
+    close(s->wake_fd[1]);
+    s->be->close(s->db);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+int store_schema_version(const struct store *s)
+{
+    return s->version;
+}
+
+size_t store_pending(const struct store *s)
+{
+    return s->pending;
+}
+
+void store_stats(const struct store *s, struct store_stats *out)
+{
+    out->batches = atomic_load_explicit(&s->n_batches, memory_order_relaxed);
+    out->commits = atomic_load_explicit(&s->n_commits, memory_order_relaxed);
+    out->requests = atomic_load_explicit(&s->n_requests, memory_order_relaxed);
+}

@@ -74,7 +74,8 @@ void store_account_list(struct store *s, const char *host,
  * 'area' names the module's store ("private", "vcard"), 'key' the item. */
 void store_kv_get(struct store *s, const char *user, const char *host,
                   const char *area, const char *key, store_cb cb, void *ud); /* OK | NOT_FOUND */
-/* value NULL deletes. */
+/* value NULL deletes (OK even if absent).  OK | NOT_FOUND: no such account
+ * (a write queued behind the account's deletion must not resurrect rows). */
 void store_kv_set(struct store *s, const char *user, const char *host,
                   const char *area, const char *key,
                   const char *value, size_t len, store_cb cb, void *ud);
@@ -87,5 +88,14 @@ void store_work(struct store *s, void (*work)(void *ud), void (*done)(void *ud),
 
 /* Requests submitted but not yet completed (for status and tests). */
 size_t store_pending(const struct store *s);
+
+/* Counters since store_open (for status, metrics and tests).  Group commit
+ * shows as requests much larger than commits under load. */
+struct store_stats {
+    unsigned long long batches;     /* transactions begun (one per batch) */
+    unsigned long long commits;     /* ... of which committed */
+    unsigned long long requests;    /* storage requests executed (not work) */
+};
+void store_stats(const struct store *s, struct store_stats *out);
 
 #endif
