@@ -33,6 +33,7 @@ struct cmd_arg {
     const char *name;
     enum cmd_arg_type type;
     const char *doc;
+    bool optional;              /* may be omitted; only trailing args may be */
 };
 
 enum cmd_result_kind {
@@ -74,7 +75,22 @@ struct cmd_call {
     void (*done)(struct cmd_call *call, enum cmd_status st, struct buf *out,
                  char **list, size_t nlist);
     void *transport;                    /* the transport's own state */
+    /* Added fields: */
+    size_t argc;                        /* values in argv: nargs, or fewer
+                                           when trailing args are optional */
+    const char *origin;                 /* "ctl", "http", ...: for the log; may be NULL */
 };
+
+/* How done() is called (the cmd_reply_* helpers do it):
+ *   success, result NONE:  st CMD_OK, out NULL, list NULL
+ *   success, TEXT:         st CMD_OK, out = the text
+ *   success, LIST:         st CMD_OK, out NULL, list non-NULL (nlist may be 0)
+ *   error:                 st CMD_E_*, out = the message
+ * out and list are borrowed for the duration of done().  done() may free
+ * the call (argv included): the helpers touch nothing after it, and a
+ * handler must not touch the call after its cmd_reply_*().
+ * argv[i] are heap strings (free()) owned by the call; cmd_dispatch may
+ * replace one with its prepared form (freeing the old one). */
 
 /* The registry. */
 const struct admin_command *cmd_find(const char *name);
@@ -93,6 +109,14 @@ void cmd_reply_text(struct cmd_call *call, const char *fmt, ...)
 void cmd_reply_list(struct cmd_call *call, char *const *items, size_t n);
 void cmd_reply_error(struct cmd_call *call, enum cmd_status st,
                      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Appends the usage line: "register USER HOST PASSWORD", "help [COMMAND]". */
+void cmd_usage(const struct admin_command *cmd, struct buf *out);
+/* Appends a user-supplied value quoted into a message or log line:
+ * control characters become '?', and it is clipped to 80 bytes + "...". */
+void cmd_quote(struct buf *out, const char *s);
+/* The first sentence of cmd->doc, for one-line listings. */
+void cmd_summary(const struct admin_command *cmd, struct buf *out);
 
 /* Markdown reference of every command (docs/admin.md). */
 void cmd_reference(struct buf *out);

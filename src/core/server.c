@@ -3,7 +3,13 @@
  */
 #include "core/server.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <event2/bufferevent.h>
@@ -47,6 +53,48 @@ static const struct conf_listen *control_listener(const struct conf *c)
     return NULL;
 }
 
+/* The server secret: 32 random bytes made at first start in
+ * data_dir/secret, mode 0600.  It keys HMACs that must survive restarts
+ * (fake SCRAM salts now, ban records later). */
+static int load_secret(struct server *srv, struct buf *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/secret", srv->conf->data_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        if (RAND_bytes(srv->secret, sizeof(srv->secret)) != 1) {
+            buf_puts(err, "cannot generate the server secret");
+            return -1;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, srv->secret, sizeof(srv->secret)) != (ssize_t)sizeof(srv->secret) ||
+            fsync(fd) < 0) {
+            buf_printf(err, "cannot write the server secret '%s': %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        close(fd);
+        log_notice("created the server secret '%s'", path);
+        return 0;
+    }
+    if (fd < 0) {
+        buf_printf(err, "cannot read the server secret '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+        log_warn("the server secret '%s' is readable by others: chmod 600 it", path);
+    ssize_t n = read(fd, srv->secret, sizeof(srv->secret));
+    close(fd);
+    if (n != (ssize_t)sizeof(srv->secret)) {
+        buf_printf(err, "the server secret '%s' is damaged: expected %zu bytes", path,
+                   sizeof(srv->secret));
+        return -1;
+    }
+    return 0;
+}
+
 struct server *server_new(struct conf *conf, struct buf *err)
 {
     /* The storage thread wakes the loop with event_active(). */
@@ -64,6 +112,8 @@ struct server *server_new(struct conf *conf, struct buf *err)
         buf_puts(err, "cannot create the event loop");
         goto fail;
     }
+    if (load_secret(srv, err) < 0)
+        goto fail;
     srv->tls = tls_new(conf, err);
     if (!srv->tls)
         goto fail;
@@ -157,13 +207,14 @@ void server_free(struct server *srv)
 {
     if (!srv)
         return;
-    if (srv->ctl)
-        ctl_free(srv->ctl);
     listeners_stop(srv);
-    /* Completions still queued run now; connections waiting on them are
-     * released by their callbacks. */
+    /* Completions still queued run now, while the control socket can
+     * still answer for them; connections waiting on them are released by
+     * their callbacks. */
     if (srv->store)
         store_close(srv->store);
+    if (srv->ctl)
+        ctl_free(srv->ctl);
     /* Streams that outlived the linger are cut without ceremony. */
     if (srv->router)
         c2s_free_all(srv);

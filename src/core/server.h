@@ -44,6 +44,7 @@ struct server {
     unsigned long long next_conn_id;
     struct c2s *conns;              /* every client stream, for shutdown */
     size_t nconns;
+    unsigned char secret[32];       /* data_dir/secret: keys HMACs (fake salts, ban records) */
     struct buf scratch;             /* serialization scratch (loop thread only) */
     struct ev_token_bucket_cfg *shaper;  /* per-connection read rate, NULL = none */
 };

@@ -771,6 +771,7 @@ static void handle_sasl(struct c2s *c, struct stanza *st)
             sasl_fail(c, "invalid-mechanism", "that mechanism is not offered here", false);
             return;
         }
+        sasl_set_secret(c->sasl, c->srv->secret, sizeof(c->srv->secret));
     } else if (strcmp(name, "response") == 0) {
         if (!c->sasl) {
             sasl_fail(c, "malformed-request", "no authentication in progress", false);

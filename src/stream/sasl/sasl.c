@@ -13,6 +13,8 @@
 #include "core/mem.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,4 +454,14 @@ void sasl_set_server_nonce(struct sasl_ctx *ctx, const char *nonce)
         PL_ASSERT(*p >= 0x21 && *p <= 0x7e && *p != ',');
     free(ctx->test_nonce);
     ctx->test_nonce = pl_strdup(nonce);
+}
+
+void sasl_set_secret(struct sasl_ctx *ctx, const uint8_t *key, size_t len)
+{
+    /* HMAC-SHA-256 of the secret under a fixed label: the fake-salt key
+     * is then tied to this use only. */
+    static const char label[] = "parley fake SCRAM salt";
+    unsigned int n = sizeof(ctx->fake_key);
+    HMAC(EVP_sha256(), key, (int)len, (const unsigned char *)label, sizeof(label) - 1,
+         ctx->fake_key, &n);
 }

@@ -124,6 +124,11 @@ enum sasl_status sasl_creds(struct sasl_ctx *ctx, const struct sasl_creds *creds
 bool sasl_is_plain(const struct sasl_ctx *ctx);
 const char *sasl_mech_name(const struct sasl_ctx *ctx);
 
+/* Keys fake salts for unknown users with a server-wide secret, so an
+ * unknown user's salt is as stable across logins as a real one's and the
+ * two cannot be told apart.  Without it a per-context random key is used. */
+void sasl_set_secret(struct sasl_ctx *ctx, const uint8_t *key, size_t len);
+
 /* Test hook: fix the server nonce part (RFC 5802 test vectors). */
 void sasl_set_server_nonce(struct sasl_ctx *ctx, const char *nonce);
 
