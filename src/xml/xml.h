@@ -167,5 +167,14 @@ void xml_stream_reset(struct xml_stream *xs);
 bool xml_stream_compact(struct xml_stream *xs);
 /* Bytes of parser state held (0 after a successful compact). */
 bool xml_stream_has_parser(const struct xml_stream *xs);
+/* The default namespace declared on the stream root ("jabber:client" ...),
+ * "" for xmlns='', NULL when the root declared none or was not read yet.
+ * Borrowed: valid until the next xml_stream_reset() or xml_stream_free(). */
+const char *xml_stream_default_ns(const struct xml_stream *xs);
+/* The root element read so far, NULL before it.  Also set when the root
+ * was rejected with XML_ERR_INVALID_NAMESPACE (open() is not called then),
+ * so the caller can still address its stream header and error.  Borrowed,
+ * same lifetime as in open(). */
+const struct xml_node *xml_stream_root(const struct xml_stream *xs);
 
 #endif
