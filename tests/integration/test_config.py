@@ -1,0 +1,132 @@
+"""Configuration checking and reload (ARCHITECTURE.md "Configuration":
+unknown or ill-typed options are errors at start-up and on reload, with
+file:line; principle 8: admin mistakes name the file, line and option)."""
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import PASSWORD, make_account
+from harness import server as srv
+from harness.xmpp import RawClient
+
+
+def check_config(path):
+    return subprocess.run([srv.binary("parleyd"), "--check-config", "-c", path],
+                          capture_output=True, text=True, timeout=30)
+
+
+def line_of(text, needle):
+    for i, l in enumerate(text.splitlines(), 1):
+        if needle in l:
+            return i
+    raise AssertionError(needle)
+
+
+@pytest.fixture
+def cfgserver(server_factory):
+    """A configured but not started server (for --check-config)."""
+    return server_factory(start=False)
+
+
+def test_check_config_valid(cfgserver):
+    cp = check_config(cfgserver.config)
+    assert cp.returncode == 0, cp.stderr
+    assert not srv.sanitizer_lines(cp.stderr)
+
+
+def test_check_config_unknown_top_level_option_names_line(cfgserver):
+    text = cfgserver.config_text(extra="bogus_option: 12\n")
+    cfgserver.write_config(text)
+    line = line_of(text, "bogus_option")
+    cp = check_config(cfgserver.config)
+    assert cp.returncode != 0
+    assert "parley.yml:%d:" % line in cp.stderr, cp.stderr
+    assert "bogus_option" in cp.stderr
+    assert not srv.sanitizer_lines(cp.stderr)
+
+
+def test_check_config_unknown_nested_option_names_line(cfgserver):
+    # limits as a block mapping with an unknown key on its own line.
+    lines = cfgserver.config_text().splitlines()
+    out = []
+    for l in lines:
+        if l.startswith("limits:"):
+            out.append("limits:")
+            out.append("  max_stanza_size: 65536")
+            out.append("  frobnicate: 3")
+        else:
+            out.append(l)
+    text = "\n".join(out) + "\n"
+    cfgserver.write_config(text)
+    line = line_of(text, "frobnicate")
+    cp = check_config(cfgserver.config)
+    assert cp.returncode != 0
+    assert "parley.yml:%d:" % line in cp.stderr, cp.stderr
+    assert "frobnicate" in cp.stderr
+
+
+def test_check_config_out_of_range_value(cfgserver):
+    text = cfgserver.config_text(limits=dict(cfgserver.limits, max_stanza_size=12))
+    cfgserver.write_config(text)
+    cp = check_config(cfgserver.config)
+    assert cp.returncode != 0
+    assert "parley.yml:%d:" % line_of(text, "max_stanza_size") in cp.stderr, cp.stderr
+    assert "max_stanza_size" in cp.stderr
+
+
+def test_start_refused_on_bad_config(cfgserver):
+    cfgserver.write_config(cfgserver.config_text(extra="bogus_option: 1\n"))
+    cp = subprocess.run([srv.binary("parleyd"), "-c", cfgserver.config],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode != 0
+    assert "bogus_option" in cp.stderr
+
+
+def test_reload_broken_config_keeps_serving(server_factory, clients):
+    s = server_factory()
+    user, pw = make_account(s)
+    c = clients(s.c2s_port)
+    c.login(user, pw, resource="stay")
+    good = s.config_text()
+    broken = good + "bogus_option: 1\n"
+    s.write_config(broken)
+    cp = s.ctl("reload")
+    assert cp.returncode != 0, cp
+    assert "bogus_option" in cp.stderr or "parley.yml:%d:" % line_of(broken, "bogus_option") in cp.stderr, cp.stderr
+    # Existing session unaffected, new logins work.
+    assert c.ping().get("type") == "result"
+    c2 = clients(s.c2s_port)
+    c2.login(user, pw, resource="new")
+    assert c2.ping().get("type") == "result"
+    assert s.running()
+    s.write_config(good)
+
+
+def test_reload_syntax_error_keeps_serving(server_factory, clients):
+    s = server_factory()
+    user, pw = make_account(s)
+    c = clients(s.c2s_port)
+    c.login(user, pw)
+    good = s.config_text()
+    s.write_config(good + "hosts: [unterminated\n")
+    cp = s.ctl("reload")
+    assert cp.returncode != 0, cp
+    assert "parley.yml" in cp.stderr, cp.stderr
+    assert c.ping().get("type") == "result"
+    s.write_config(good)
+
+
+def test_reload_valid_changed_config(server_factory, clients):
+    s = server_factory()
+    user, pw = make_account(s)
+    c = clients(s.c2s_port)
+    c.login(user, pw)
+    s.write_config(s.config_text(loglevel="info"))
+    cp = s.ctl("reload")
+    assert cp.returncode == 0, cp.stderr
+    assert c.ping().get("type") == "result"
+    c2 = clients(s.c2s_port)
+    c2.login(user, pw, resource="after-reload")
+    assert c2.ping().get("type") == "result"
