@@ -10,6 +10,7 @@
  * (§8.5.1) from "offline" (§8.5.2.2); the stanza is referenced across it.
  */
 #include "router/router.h"
+#include "router/rules.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -296,49 +297,46 @@ static void dispatch_iq(struct server *srv, struct stanza *st,
     h->fn(srv, st, payload, h->ud);
 }
 
-/* Delivers a message to the account's resources by RFC 6121 §8.5.2.1.1:
- * chat and normal to every resource of the highest non-negative
- * priority, headline to all non-negative ones.  Returns how many got it. */
-static size_t deliver_message_bare(struct server *srv, struct account *acc,
-                                   struct stanza *st, const char *type)
+/* A message for an account with no available resource: the offline
+ * hook may store it (issue 4); otherwise the sender learns, the message
+ * is not lost silently. */
+static void message_offline(struct server *srv, struct stanza *st, const char *host)
 {
-    int best = -1;
-    for (struct session *s = acc->sessions; s; s = s->next)
-        if (s->presence && s->priority > best)
-            best = s->priority;
-    if (best < 0)
-        return 0;
-    bool all = is(type, "headline");
-    size_t n = 0;
-    for (struct session *s = acc->sessions; s; s = s->next) {
-        if (!s->presence || s->priority < 0)
-            continue;
-        if (!all && s->priority != best)
-            continue;
-        sm_deliver(srv, s, st);
-        n++;
-    }
-    return n;
-}
-
-/* The account has no available resource (or only negative ones). */
-static void message_offline(struct server *srv, struct stanza *st,
-                            const char *host, const char *type)
-{
-    /* §8.5.2.2.1: headline and error are silently ignored. */
-    if (is(type, "headline") || is(type, "error"))
-        return;
-    if (is(type, "groupchat")) {
-        router_bounce(srv, st, "cancel", "service-unavailable", NULL);
-        return;
-    }
     struct hook_event ev = { srv, host, st, NULL };
     if (hooks_run(&srv->router->hooks, HOOK_OFFLINE_MESSAGE, &ev) == HOOK_HANDLED)
         return;
-    /* No offline storage: the sender learns, the message is not lost
-     * silently. */
     router_bounce(srv, st, "cancel", "service-unavailable",
                   "the recipient is not available");
+}
+
+/* RFC 6121 §8.5 for messages, decided by rules_message(). */
+static void route_message(struct server *srv, struct stanza *st, const struct jid *to,
+                          struct account *acc, bool exists)
+{
+    struct rule_resource res[64];
+    bool pick[64] = { false };
+    struct session *sess[64];
+    size_t n = 0;
+    /* More than 64 resources of one account: the first 64 decide. */
+    for (struct session *s = acc ? acc->sessions : NULL; s && n < 64; s = s->next) {
+        res[n] = (struct rule_resource){ s->presence != NULL, s->priority };
+        sess[n++] = s;
+    }
+    switch (rules_message(type_of(st, "normal"), exists, res, n, pick)) {
+    case MSG_DELIVER:
+        for (size_t i = 0; i < n; i++)
+            if (pick[i])
+                sm_deliver(srv, sess[i], st);
+        break;
+    case MSG_OFFLINE:
+        message_offline(srv, st, to->domain);
+        break;
+    case MSG_BOUNCE:
+        router_bounce(srv, st, "cancel", "service-unavailable", NULL);
+        break;
+    case MSG_IGNORE:
+        break;
+    }
 }
 
 /* An account that exists (it has sessions, or storage said so). */
@@ -391,22 +389,7 @@ static void route_to_account(struct server *srv, struct stanza *st,
                 sm_deliver(srv, s, st);
         return;
     }
-    const char *type = type_of(st, "normal");
-    if (is(type, "error") && !acc)
-        return;
-    if (is(type, "groupchat")) {
-        /* §8.5.2.1.1: never delivered to an account's resources. */
-        router_bounce(srv, st, "cancel", "service-unavailable", NULL);
-        return;
-    }
-    if (is(type, "error")) {
-        /* §8.5.2.1.1 says ignore for bare JIDs; an error to a full JID
-         * was handled above when that resource exists. */
-        return;
-    }
-    if (acc && deliver_message_bare(srv, acc, st, type) > 0)
-        return;
-    message_offline(srv, st, to->domain, type);
+    route_message(srv, st, to, acc, true);
 }
 
 struct lookup {
@@ -426,9 +409,10 @@ static void lookup_done(const struct store_result *res, void *ud)
             route_to_account(srv, l->st, l->to, acc);
         } else if (res->status == STORE_NOT_FOUND) {
             /* §8.5.1: no such user. */
-            enum stanza_kind k = kind_of(l->st);
-            if (k == ST_IQ || (k == ST_MESSAGE && !is(type_of(l->st, "normal"), "headline")))
+            if (kind_of(l->st) == ST_IQ)
                 router_bounce(srv, l->st, "cancel", "service-unavailable", NULL);
+            else if (kind_of(l->st) == ST_MESSAGE)
+                route_message(srv, l->st, l->to, NULL, false);
         } else {
             router_bounce(srv, l->st, "wait", "internal-server-error",
                           "storage failure");
