@@ -12,6 +12,7 @@
  * servers do, so that addresses with newer characters still route.
  */
 #include "core/jid.h"
+#include "core/utf8.h"
 #include "core/mem.h"
 
 #include <arpa/inet.h>
@@ -32,39 +33,6 @@
 /* Strict UTF-8 (RFC 3629 §4): no overlong forms, no surrogates, nothing
  * above U+10FFFF.  libidn rejects most bad input itself, but the exact
  * rules here do not depend on its version. */
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (len - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
 
 /* Runs one stringprep profile on 'in' into tmp (PREP_IN_MAX+1 bytes).
  * Returns the prepared length (possibly 0), or -1. */
@@ -74,7 +42,7 @@ static int prep_raw(const char *in, const Stringprep_profile *profile,
     if (!in)
         return -1;
     size_t n = strlen(in);
-    if (n == 0 || n > PREP_IN_MAX || !utf8_valid((const unsigned char *)in, n))
+    if (n == 0 || n > PREP_IN_MAX || !utf8_valid(in, n))
         return -1;
     /* stringprep works in place; an output that would not fit this
      * buffer is far over the limit anyway (TOO_SMALL_BUFFER -> invalid). */

@@ -511,6 +511,14 @@ static void format_failure(struct buf *b, const char *cond, const char *text)
     buf_puts(b, "</failure>");
 }
 
+static void send_failure(struct c2s *c, const char *cond, const char *text)
+{
+    struct buf *b = &c->srv->scratch;
+    buf_clear(b);
+    format_failure(b, cond, text);
+    write_raw(c, b->data, b->len);
+}
+
 static void after_failure(struct c2s *c)
 {
     sasl_free(c->sasl);
@@ -537,8 +545,6 @@ static void on_delay(evutil_socket_t fd, short what, void *ud)
  * caps online guessing; the lockout itself is checked at <auth/>. */
 static void sasl_fail(struct c2s *c, const char *cond, const char *text, bool credentials)
 {
-    struct buf b = BUF_INIT;
-    format_failure(&b, cond, text);
     unsigned delay_ms = 0;
     if (credentials && c->srv->conf->auth.max_failures) {
         unsigned n = ratelimit_fail(c->srv->auth_limit, c->addr, time(NULL));
@@ -548,11 +554,12 @@ static void sasl_fail(struct c2s *c, const char *cond, const char *text, bool cr
                    c->id, c->peer, n);
     }
     if (delay_ms == 0) {
-        write_raw(c, b.data, b.len);
-        buf_release(&b);
+        send_failure(c, cond, text);
         after_failure(c);
         return;
     }
+    struct buf b = BUF_INIT;
+    format_failure(&b, cond, text);
     c->pending_failure = buf_detach(&b);
     bufferevent_disable(c->bev, EV_READ);
     if (!c->delay)
@@ -732,17 +739,11 @@ static void handle_sasl(struct c2s *c, struct stanza *st)
     }
     if (!sasl_allowed(c)) {
         /* §5.3.1: STARTTLS first on this port. */
-        struct buf b = BUF_INIT;
-        format_failure(&b, "encryption-required", "STARTTLS is required on this port");
-        write_raw(c, b.data, b.len);
-        buf_release(&b);
+        send_failure(c, "encryption-required", "STARTTLS is required on this port");
         return;
     }
     if (strcmp(name, "abort") == 0) {
-        struct buf b = BUF_INIT;
-        format_failure(&b, "aborted", NULL);
-        write_raw(c, b.data, b.len);
-        buf_release(&b);
+        send_failure(c, "aborted", NULL);
         after_failure(c);
         return;
     }
@@ -757,10 +758,7 @@ static void handle_sasl(struct c2s *c, struct stanza *st)
             snprintf(text, sizeof(text),
                      "too many failed authentication attempts; try again in %u seconds",
                      locked);
-            struct buf b = BUF_INIT;
-            format_failure(&b, "temporary-auth-failure", text);
-            write_raw(c, b.data, b.len);
-            buf_release(&b);
+            send_failure(c, "temporary-auth-failure", text);
             after_failure(c);
             return;
         }

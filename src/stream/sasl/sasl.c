@@ -10,6 +10,7 @@
 #include "stream/sasl/sasl_internal.h"
 
 #include "core/base64.h"
+#include "core/utf8.h"
 #include "core/mem.h"
 
 #include <openssl/crypto.h>
@@ -72,41 +73,6 @@ size_t sasl_mechanisms(const struct sasl_channel *ch, bool allow_plain,
     return n;
 }
 
-bool sasl_utf8_valid(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (len - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
 
 char *sasl_prep_password(const char *password)
 {
@@ -114,7 +80,7 @@ char *sasl_prep_password(const char *password)
         return NULL;
     size_t n = strlen(password);
     if (n == 0 || n > PASSWORD_MAX ||
-        !sasl_utf8_valid((const uint8_t *)password, n))
+        !utf8_valid((const uint8_t *)password, n))
         return NULL;
     /* Flags 0: unassigned code points allowed, the "query" mode RFC 5802
      * §5.1 asks for, so a password keeps working across Unicode versions. */
@@ -348,8 +314,8 @@ static enum sasl_status plain_step(struct sasl_ctx *ctx, const uint8_t *in,
     size_t cl = (size_t)(nul2 - nul1 - 1);
     size_t pl = len - (size_t)(nul2 + 1 - in);
     if (cl == 0 || pl == 0 || zl > PLAIN_FIELD_MAX || cl > PLAIN_FIELD_MAX ||
-        pl > PLAIN_FIELD_MAX || !sasl_utf8_valid(in, zl) ||
-        !sasl_utf8_valid(nul1 + 1, cl) || !sasl_utf8_valid(nul2 + 1, pl))
+        pl > PLAIN_FIELD_MAX || !utf8_valid(in, zl) ||
+        !utf8_valid(nul1 + 1, cl) || !utf8_valid(nul2 + 1, pl))
         return sasl_fail(ctx, reply, "malformed-request", "malformed PLAIN message");
     ctx->authzid = zl ? pl_strndup((const char *)in, zl) : NULL;
     ctx->username = pl_strndup((const char *)nul1 + 1, cl);

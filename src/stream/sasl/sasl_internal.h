@@ -63,8 +63,6 @@ struct sasl_ctx {
 /* Sets a failure reply and moves ctx to DONE; returns SASL_FAILURE. */
 enum sasl_status sasl_fail(struct sasl_ctx *ctx, struct sasl_reply *reply,
                            const char *condition, const char *text);
-/* Strict UTF-8 (RFC 3629), no NUL. */
-bool sasl_utf8_valid(const uint8_t *s, size_t len);
 
 /* scram.c */
 enum sasl_status scram_step(struct sasl_ctx *ctx, const uint8_t *in, size_t len,

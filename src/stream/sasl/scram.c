@@ -13,6 +13,7 @@
  * and fails only at the proof.
  */
 #include "stream/sasl/sasl_internal.h"
+#include "core/utf8.h"
 
 #include "core/base64.h"
 #include "core/mem.h"
@@ -490,7 +491,7 @@ enum sasl_status scram_step(struct sasl_ctx *ctx, const uint8_t *in, size_t len,
     /* Every SCRAM message is UTF-8 text without NUL (RFC 5802 §7
      * value-char); checking once here keeps the parsers on C strings'
      * assumptions. */
-    if (!sasl_utf8_valid(in, len))
+    if (!utf8_valid(in, len))
         return malformed(ctx, reply);
     const char *s = (const char *)in;
     if (ctx->state == SASL_ST_WAIT_FINAL)
