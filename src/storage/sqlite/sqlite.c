@@ -370,11 +370,11 @@ static int account_create(struct sqlite_db *d, const struct store_args *a)
     return fail(d, "account_create", rc);
 }
 
-static int account_get(struct sqlite_db *d, const struct store_args *a,
-                       struct store_result *res)
+/* Steps a bound one-row query: its first column becomes res->value.
+ * STORE_OK, STORE_NOT_FOUND when there is no row, or STORE_ERROR. */
+static int step_value(struct sqlite_db *d, sqlite3_stmt *st, const char *what,
+                      struct store_result *res)
 {
-    sqlite3_stmt *st = d->stmt[ST_ACCOUNT_GET];
-    bind_user(st, a);
     int rc = sqlite3_step(st);
     int status;
     if (rc == SQLITE_ROW) {
@@ -383,10 +383,18 @@ static int account_get(struct sqlite_db *d, const struct store_args *a,
     } else if (rc == SQLITE_DONE) {
         status = STORE_NOT_FOUND;
     } else {
-        status = fail(d, "account_get", rc);
+        status = fail(d, what, rc);
     }
     finish(st);
     return status;
+}
+
+static int account_get(struct sqlite_db *d, const struct store_args *a,
+                       struct store_result *res)
+{
+    sqlite3_stmt *st = d->stmt[ST_ACCOUNT_GET];
+    bind_user(st, a);
+    return step_value(d, st, "account_get", res);
 }
 
 static int account_set_creds(struct sqlite_db *d, const struct store_args *a)
@@ -448,18 +456,7 @@ static int kv_get(struct sqlite_db *d, const struct store_args *a,
     bind_user(st, a);
     sqlite3_bind_text(st, 3, a->area, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, a->key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int status;
-    if (rc == SQLITE_ROW) {
-        res->value = copy_column(st, 0, &res->value_len);
-        status = STORE_OK;
-    } else if (rc == SQLITE_DONE) {
-        status = STORE_NOT_FOUND;
-    } else {
-        status = fail(d, "kv_get", rc);
-    }
-    finish(st);
-    return status;
+    return step_value(d, st, "kv_get", res);
 }
 
 static int kv_set(struct sqlite_db *d, const struct store_args *a)
