@@ -813,6 +813,24 @@ static void send_iq_error(struct c2s *c, const struct stanza *req, const char *t
     stanza_unref(st);
 }
 
+/* A result to an IQ the stream answers itself, before or outside the
+ * router (bind, session): no 'to' or 'from', RFC 6120 §8.1.2.1 rule 3. */
+static struct stanza *iq_result_to_self(const struct stanza *req)
+{
+    struct stanza *r = stanza_new(XML_NS_CLIENT, "iq");
+    xml_set_attr(r->arena, r->root, "id", xml_attr(req->root, "id"));
+    xml_set_attr(r->arena, r->root, "type", "result");
+    return r;
+}
+
+/* RFC 3921 session establishment: a no-op that succeeds. */
+static void send_session_result(struct c2s *c, const struct stanza *req)
+{
+    struct stanza *r = iq_result_to_self(req);
+    c2s_send(c, r);
+    stanza_unref(r);
+}
+
 static void handle_bind(struct c2s *c, struct stanza *st, struct xml_node *bind)
 {
     struct arena *a = st->arena;
@@ -840,10 +858,8 @@ static void handle_bind(struct c2s *c, struct stanza *st, struct xml_node *bind)
         event_del(c->tmo);      /* negotiation is over */
     log_info("c2s %llu (%s): bound %s", c->id, c->peer, c->sess->jid->full);
 
-    struct stanza *reply = stanza_new(XML_NS_CLIENT, "iq");
+    struct stanza *reply = iq_result_to_self(st);
     struct arena *ra = reply->arena;
-    xml_set_attr(ra, reply->root, "id", xml_attr(st->root, "id"));
-    xml_set_attr(ra, reply->root, "type", "result");
     struct xml_node *b = xml_add_child(ra, reply->root, NS_BIND, "bind");
     xml_add_text_child(ra, b, NS_BIND, "jid", c->sess->jid->full);
     c2s_send(c, reply);
@@ -972,11 +988,7 @@ static void on_stanza(void *ud, struct stanza *st)
                 goto out;
             }
             if (xml_is(child, NS_SESSION, "session")) {
-                struct stanza *r = stanza_new(XML_NS_CLIENT, "iq");
-                xml_set_attr(r->arena, r->root, "id", xml_attr(root, "id"));
-                xml_set_attr(r->arena, r->root, "type", "result");
-                c2s_send(c, r);
-                stanza_unref(r);
+                send_session_result(c, st);
                 goto out;
             }
         }
@@ -985,12 +997,7 @@ static void on_stanza(void *ud, struct stanza *st)
     }
     struct xml_node *child = xml_child(root, NULL, NULL);
     if (strcmp(root->name, "iq") == 0 && child && xml_is(child, NS_SESSION, "session")) {
-        /* RFC 3921 session establishment: a no-op that succeeds. */
-        struct stanza *r = stanza_new(XML_NS_CLIENT, "iq");
-        xml_set_attr(r->arena, r->root, "id", xml_attr(root, "id"));
-        xml_set_attr(r->arena, r->root, "type", "result");
-        c2s_send(c, r);
-        stanza_unref(r);
+        send_session_result(c, st);
         goto out;
     }
     if (strcmp(root->name, "iq") == 0 && child && xml_is(child, NS_BIND, "bind")) {
