@@ -43,12 +43,9 @@ struct router *router_new(void)
 
 static void free_iq_map(struct hashmap *m)
 {
-    const char *k;
     void *v;
-    for (size_t i = 0; hashmap_next(m, &i, &k, &v);) {
-        free((char *)k);
-        free(v);
-    }
+    for (size_t i = 0; hashmap_next(m, &i, NULL, &v);)
+        free(v);                /* the key is inside the handler */
     hashmap_release(m);
 }
 
@@ -84,36 +81,31 @@ void router_free(struct router *r)
 
 /* --- registration ------------------------------------------------------ */
 
-static char *iq_key(const char *host, const char *ns)
+/* Writes "host\x1fns" into k, which has room for iq_key_len() bytes. */
+static size_t iq_key_len(const char *host, const char *ns)
+{
+    return strlen(host) + strlen(ns) + 2;
+}
+
+static void iq_key(char *k, const char *host, const char *ns)
 {
     size_t hl = strlen(host), nl = strlen(ns);
-    char *k = pl_malloc(hl + nl + 2);
     memcpy(k, host, hl);
     k[hl] = '\x1f';
     memcpy(k + hl + 1, ns, nl + 1);
-    return k;
 }
 
 void router_iq_register(struct router *r, const char *host, enum iq_target t,
                         const char *ns, iq_handler_fn fn, void *ud,
                         const void *owner)
 {
-    char *key = iq_key(host, ns);
-    struct iq_handler *h = pl_malloc(sizeof(*h));
-    *h = (struct iq_handler){ fn, ud, owner };
-    struct hashmap *m = &r->iq[t];
-    const char *oldkey = NULL;
-    void *old = NULL;
-    /* Replace: the later registration wins (a module reloaded). */
-    for (size_t i = 0; hashmap_next(m, &i, &oldkey, &old);) {
-        if (strcmp(oldkey, key) == 0) {
-            hashmap_del(m, oldkey);
-            free((char *)oldkey);
-            free(old);
-            break;
-        }
-    }
-    hashmap_put(m, key, h);
+    struct iq_handler *h = pl_malloc(sizeof(*h) + iq_key_len(host, ns));
+    h->fn = fn;
+    h->ud = ud;
+    h->owner = owner;
+    iq_key(h->key, host, ns);
+    /* The later registration wins (a module reloaded). */
+    free(hashmap_put(&r->iq[t], h->key, h));
 }
 
 void router_feature_add(struct router *r, const char *host, enum iq_target t,
@@ -153,7 +145,6 @@ void router_unregister_owner(struct router *r, const void *owner)
         for (size_t i = 0; hashmap_next(&r->iq[t], &i, &k, &v);) {
             if (((struct iq_handler *)v)->owner == owner) {
                 hashmap_del(&r->iq[t], k);
-                free((char *)k);
                 free(v);
             }
         }
@@ -287,9 +278,13 @@ static void dispatch_iq(struct server *srv, struct stanza *st,
         router_bounce(srv, st, "modify", "bad-request", "IQ get/set needs one child element");
         return;
     }
-    char *key = iq_key(host, payload->ns);
+    char stack_key[512];
+    size_t klen = iq_key_len(host, payload->ns);
+    char *key = klen <= sizeof(stack_key) ? stack_key : pl_malloc(klen);
+    iq_key(key, host, payload->ns);
     struct iq_handler *h = hashmap_get(&srv->router->iq[t], key);
-    free(key);
+    if (key != stack_key)
+        free(key);
     if (!h) {
         router_bounce(srv, st, "cancel", "service-unavailable", NULL);
         return;

@@ -47,6 +47,7 @@ struct iq_handler {
     iq_handler_fn fn;
     void *ud;
     const void *owner;          /* module instance, for unregistering */
+    char key[];                 /* "host\x1fns": the map's key lives here */
 };
 
 /* One bound resource of an account. */
