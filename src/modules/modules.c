@@ -2,6 +2,7 @@
 #include "modules/modules.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/conf.h"
 #include "core/log.h"
@@ -12,12 +13,38 @@ extern const struct pl_module pl_module_disco;
 extern const struct pl_module pl_module_ping;
 extern const struct pl_module pl_module_version;
 extern const struct pl_module pl_module_time;
+extern const struct pl_module pl_module_roster;
+extern const struct pl_module pl_module_blocking;
+extern const struct pl_module pl_module_private;
+extern const struct pl_module pl_module_vcard;
+extern const struct pl_module pl_module_last;
+extern const struct pl_module pl_module_pep;
+extern const struct pl_module pl_module_register;
+extern const struct pl_module pl_module_offline;
+extern const struct pl_module pl_module_mam;
+extern const struct pl_module pl_module_carbons;
+extern const struct pl_module pl_module_push;
+extern const struct pl_module pl_module_stream_management;
+extern const struct pl_module pl_module_csi;
 
 static const struct pl_module *const all_modules[] = {
     &pl_module_disco,
     &pl_module_ping,
     &pl_module_time,
     &pl_module_version,
+    &pl_module_roster,
+    &pl_module_blocking,
+    &pl_module_private,
+    &pl_module_vcard,
+    &pl_module_last,
+    &pl_module_pep,
+    &pl_module_register,
+    &pl_module_offline,
+    &pl_module_mam,
+    &pl_module_carbons,
+    &pl_module_push,
+    &pl_module_stream_management,
+    &pl_module_csi,
     NULL,
 };
 
@@ -86,4 +113,25 @@ void pl_disco_feature(struct pl_module_ctx *m, enum iq_target t, const char *var
 void pl_hook(struct pl_module_ctx *m, enum hook_id id, hook_fn fn, int prio)
 {
     hooks_add(&m->srv->router->hooks, id, m->host, fn, m, prio, m);
+}
+
+void pl_stream_feature(struct pl_module_ctx *m, enum stream_stage stage, const char *xml)
+{
+    router_stream_feature_add(m->srv->router, m->host, stage, xml, m);
+}
+
+void pl_preauth_iq(struct pl_module_ctx *m, const char *ns, preauth_iq_fn fn)
+{
+    router_preauth_register(m->srv->router, m->host, ns, fn, m, m);
+}
+
+const struct pl_module_ctx *modules_instance(struct server *srv, const char *host,
+                                             const char *name)
+{
+    if (!srv->modules)
+        return NULL;
+    for (struct pl_module_ctx *m = srv->modules->instances; m; m = m->next)
+        if (strcmp(m->host, host) == 0 && strcmp(m->mod->name, name) == 0)
+            return m;
+    return NULL;
 }

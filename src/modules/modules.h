@@ -33,11 +33,31 @@ int modules_start(struct server *srv, struct buf *err);
 /* Unloads every instance and its registrations. */
 void modules_stop(struct server *srv);
 
+/* The instance of module 'name' on host, NULL when it is not enabled
+ * there (a module asking for another's state, c2s asking for options). */
+const struct pl_module_ctx *modules_instance(struct server *srv, const char *host,
+                                             const char *name);
+
 /* --- for modules --------------------------------------------------------- */
 
 void pl_iq_handle(struct pl_module_ctx *m, enum iq_target t, const char *ns,
                   iq_handler_fn fn);
 void pl_disco_feature(struct pl_module_ctx *m, enum iq_target t, const char *var);
 void pl_hook(struct pl_module_ctx *m, enum hook_id id, hook_fn fn, int prio);
+/* A serialized stream feature element offered on this host's streams. */
+void pl_stream_feature(struct pl_module_ctx *m, enum stream_stage stage, const char *xml);
+/* A handler for IQs (payload namespace ns) sent before authentication. */
+void pl_preauth_iq(struct pl_module_ctx *m, const char *ns, preauth_iq_fn fn);
+
+/* Hook priorities: lower runs first.  Modules that may consume a stanza
+ * (blocking) run before those that observe or store it. */
+enum {
+    PRIO_BLOCKING = 10,         /* privacy first: blocked stanzas stop here */
+    PRIO_ROSTER = 20,           /* subscriptions and probes */
+    PRIO_CARBONS = 40,
+    PRIO_ARCHIVE = 50,          /* MAM: records what is delivered */
+    PRIO_PUSH = 60,
+    PRIO_OFFLINE = 90,          /* last: stores what nobody else took */
+};
 
 #endif

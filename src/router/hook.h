@@ -23,6 +23,36 @@ enum hook_id {
     HOOK_SESSION_CLOSED,    /* notify: a session is going away (ev.session) */
     HOOK_USER_AVAILABLE,    /* notify: first available presence of a session */
     HOOK_USER_UNAVAILABLE,  /* notify: a session became unavailable */
+    HOOK_STANZA_OUT,        /* filter: a stanza leaving a user for someone else:
+                               sent by a bound session (ev.session set; 'from'
+                               stamped and checked) or generated for the user
+                               by the server (ev.session NULL: presence to
+                               contacts, probe answers), before routing.
+                               HANDLED: the module consumed it (answered,
+                               bounced or re-routed it itself). Blocking,
+                               roster (outbound subscriptions), carbons
+                               'sent', MAM (outgoing). See router_route_out(). */
+    HOOK_STANZA_IN,         /* filter: a stanza for an existing local account
+                               (ev.user = its bare JID), before the delivery
+                               rules of RFC 6121 §8.5 run. Subscription
+                               presence and probes come here even when the
+                               account has no session.  HANDLED: consumed.
+                               Blocking, roster (inbound subscriptions,
+                               probes), MAM (incoming), PEP (caps).
+                               A hook may deliver a changed copy instead
+                               (MAM adds <stanza-id/>): it sets ev->stanza
+                               to a new stanza whose reference passes to
+                               the router; the hooks after it see the copy. */
+    HOOK_PRESENCE_OUT,      /* notify: a session's broadcast presence
+                               (available or unavailable, no 'to') after its
+                               own resources got it (ev.stanza, ev.session;
+                               also at unbind with a generated unavailable):
+                               the roster sends it to subscribers. */
+    HOOK_MESSAGE_DELIVERED, /* notify: a message was written to the sessions
+                               in ev.targets (carbons 'received'). */
+    HOOK_MESSAGE_HIBERNATED,/* notify: a message was queued for a session
+                               whose stream is gone but may resume
+                               (XEP-0198; push notifications). ev.session */
     HOOK_COUNT,
 };
 
@@ -37,6 +67,9 @@ struct hook_event {
     const char *host;           /* the virtual host concerned */
     struct stanza *stanza;      /* may be NULL */
     struct session *session;    /* may be NULL */
+    const char *user;           /* STANZA_IN: the recipient account's bare JID */
+    struct session *const *targets;   /* MESSAGE_DELIVERED */
+    size_t ntargets;
 };
 
 typedef enum hook_result (*hook_fn)(struct hook_event *ev, void *ud);

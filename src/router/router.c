@@ -38,6 +38,9 @@ struct router *router_new(void)
         hashmap_init(&r->iq[t]);
         hashmap_init(&r->features[t]);
     }
+    for (int t = 0; t < SF_STAGE_COUNT; t++)
+        hashmap_init(&r->stream_features[t]);
+    hashmap_init(&r->preauth);
     return r;
 }
 
@@ -58,6 +61,17 @@ static void free_feature_list(struct feature_list *fl)
     free(fl);
 }
 
+static void free_feature_map(struct hashmap *m)
+{
+    const char *k;
+    void *v;
+    for (size_t i = 0; hashmap_next(m, &i, &k, &v);) {
+        free((char *)k);
+        free_feature_list(v);
+    }
+    hashmap_release(m);
+}
+
 void router_free(struct router *r)
 {
     if (!r)
@@ -67,14 +81,11 @@ void router_free(struct router *r)
     hashmap_release(&r->accounts);
     for (int t = 0; t < IQ_TARGET_COUNT; t++) {
         free_iq_map(&r->iq[t]);
-        const char *k;
-        void *v;
-        for (size_t i = 0; hashmap_next(&r->features[t], &i, &k, &v);) {
-            free((char *)k);
-            free_feature_list(v);
-        }
-        hashmap_release(&r->features[t]);
+        free_feature_map(&r->features[t]);
     }
+    for (int t = 0; t < SF_STAGE_COUNT; t++)
+        free_feature_map(&r->stream_features[t]);
+    free_iq_map(&r->preauth);
     hooks_release(&r->hooks);
     free(r);
 }
@@ -108,14 +119,14 @@ void router_iq_register(struct router *r, const char *host, enum iq_target t,
     free(hashmap_put(&r->iq[t], h->key, h));
 }
 
-void router_feature_add(struct router *r, const char *host, enum iq_target t,
-                        const char *var, const void *owner)
+static void feature_add(struct hashmap *map, const char *host, const char *var,
+                        const void *owner)
 {
-    struct feature_list *fl = hashmap_get(&r->features[t], host);
+    struct feature_list *fl = hashmap_get(map, host);
     if (!fl) {
         fl = pl_calloc(1, sizeof(*fl));
         fl->vars = pl_calloc(1, sizeof(char *));
-        hashmap_put(&r->features[t], pl_strdup(host), fl);
+        hashmap_put(map, pl_strdup(host), fl);
     }
     for (size_t i = 0; i < fl->n; i++)
         if (strcmp(fl->vars[i], var) == 0)
@@ -137,47 +148,113 @@ void router_feature_add(struct router *r, const char *host, enum iq_target t,
     }
 }
 
-void router_unregister_owner(struct router *r, const void *owner)
+void router_feature_add(struct router *r, const char *host, enum iq_target t,
+                        const char *var, const void *owner)
 {
-    for (int t = 0; t < IQ_TARGET_COUNT; t++) {
-        const char *k;
-        void *v;
-        for (size_t i = 0; hashmap_next(&r->iq[t], &i, &k, &v);) {
-            if (((struct iq_handler *)v)->owner == owner) {
-                hashmap_del(&r->iq[t], k);
-                free(v);
-            }
-        }
-        for (size_t i = 0; hashmap_next(&r->features[t], &i, &k, &v);) {
-            struct feature_list *fl = v;
-            size_t w = 0;
-            for (size_t j = 0; j < fl->n; j++) {
-                if (fl->owners[j] == owner) {
-                    free(fl->vars[j]);
-                    continue;
-                }
-                fl->vars[w] = fl->vars[j];
-                fl->owners[w] = fl->owners[j];
-                w++;
-            }
-            fl->n = w;
-            fl->vars[w] = NULL;
-        }
-    }
-    hooks_remove_owner(&r->hooks, owner);
+    feature_add(&r->features[t], host, var, owner);
 }
 
-const char *const *router_features(struct router *r, const char *host,
-                                   enum iq_target t, size_t *n_out)
+void router_stream_feature_add(struct router *r, const char *host,
+                               enum stream_stage stage, const char *xml,
+                               const void *owner)
+{
+    feature_add(&r->stream_features[stage], host, xml, owner);
+}
+
+static const char *const *feature_list_of(struct hashmap *map, const char *host,
+                                          size_t *n_out)
 {
     static const char *const none[] = { NULL };
-    struct feature_list *fl = hashmap_get(&r->features[t], host);
+    struct feature_list *fl = hashmap_get(map, host);
     if (!fl) {
         *n_out = 0;
         return none;
     }
     *n_out = fl->n;
     return (const char *const *)fl->vars;
+}
+
+const char *const *router_stream_features(struct router *r, const char *host,
+                                          enum stream_stage stage, size_t *n_out)
+{
+    return feature_list_of(&r->stream_features[stage], host, n_out);
+}
+
+void router_preauth_register(struct router *r, const char *host, const char *ns,
+                             preauth_iq_fn fn, void *ud, const void *owner)
+{
+    struct iq_handler *h = pl_malloc(sizeof(*h) + iq_key_len(host, ns));
+    /* Stored as an iq_handler; the caller of router_preauth_find() knows
+     * the real type. */
+    h->fn = (iq_handler_fn)(void (*)(void))fn;
+    h->ud = ud;
+    h->owner = owner;
+    iq_key(h->key, host, ns);
+    free(hashmap_put(&r->preauth, h->key, h));
+}
+
+const struct iq_handler *router_preauth_find(struct router *r, const char *host,
+                                             const char *ns)
+{
+    char stack_key[512];
+    size_t klen = iq_key_len(host, ns);
+    char *key = klen <= sizeof(stack_key) ? stack_key : pl_malloc(klen);
+    iq_key(key, host, ns);
+    struct iq_handler *h = hashmap_get(&r->preauth, key);
+    if (key != stack_key)
+        free(key);
+    return h;
+}
+
+static void unregister_iq(struct hashmap *m, const void *owner)
+{
+    const char *k;
+    void *v;
+    for (size_t i = 0; hashmap_next(m, &i, &k, &v);) {
+        if (((struct iq_handler *)v)->owner == owner) {
+            hashmap_del(m, k);
+            free(v);
+        }
+    }
+}
+
+static void unregister_features(struct hashmap *m, const void *owner)
+{
+    const char *k;
+    void *v;
+    for (size_t i = 0; hashmap_next(m, &i, &k, &v);) {
+        struct feature_list *fl = v;
+        size_t w = 0;
+        for (size_t j = 0; j < fl->n; j++) {
+            if (fl->owners[j] == owner) {
+                free(fl->vars[j]);
+                continue;
+            }
+            fl->vars[w] = fl->vars[j];
+            fl->owners[w] = fl->owners[j];
+            w++;
+        }
+        fl->n = w;
+        fl->vars[w] = NULL;
+    }
+}
+
+void router_unregister_owner(struct router *r, const void *owner)
+{
+    for (int t = 0; t < IQ_TARGET_COUNT; t++) {
+        unregister_iq(&r->iq[t], owner);
+        unregister_features(&r->features[t], owner);
+    }
+    for (int t = 0; t < SF_STAGE_COUNT; t++)
+        unregister_features(&r->stream_features[t], owner);
+    unregister_iq(&r->preauth, owner);
+    hooks_remove_owner(&r->hooks, owner);
+}
+
+const char *const *router_features(struct router *r, const char *host,
+                                   enum iq_target t, size_t *n_out)
+{
+    return feature_list_of(&r->features[t], host, n_out);
 }
 
 bool router_is_local_host(const struct server *srv, const char *host)
@@ -297,11 +374,20 @@ static void dispatch_iq(struct server *srv, struct stanza *st,
  * is not lost silently. */
 static void message_offline(struct server *srv, struct stanza *st, const char *host)
 {
-    struct hook_event ev = { srv, host, st, NULL };
+    struct hook_event ev = { .srv = srv, .host = host, .stanza = st };
     if (hooks_run(&srv->router->hooks, HOOK_OFFLINE_MESSAGE, &ev) == HOOK_HANDLED)
         return;
     router_bounce(srv, st, "cancel", "service-unavailable",
                   "the recipient is not available");
+}
+
+static void message_delivered(struct server *srv, struct stanza *st, const char *host,
+                              struct session *const *got, size_t ngot)
+{
+    struct hook_event ev = {
+        .srv = srv, .host = host, .stanza = st, .targets = got, .ntargets = ngot,
+    };
+    hooks_run(&srv->router->hooks, HOOK_MESSAGE_DELIVERED, &ev);
 }
 
 /* RFC 6121 §8.5 for messages, decided by rules_message(). */
@@ -318,11 +404,17 @@ static void route_message(struct server *srv, struct stanza *st, const struct ji
         sess[n++] = s;
     }
     switch (rules_message(type_of(st, "normal"), exists, res, n, pick)) {
-    case MSG_DELIVER:
+    case MSG_DELIVER: {
+        struct session *got[64];
+        size_t ngot = 0;
         for (size_t i = 0; i < n; i++)
             if (pick[i])
-                sm_deliver(srv, sess[i], st);
+                got[ngot++] = sess[i];
+        for (size_t i = 0; i < ngot; i++)
+            sm_deliver(srv, got[i], st);
+        message_delivered(srv, st, to->domain, got, ngot);
         break;
+    }
     case MSG_OFFLINE:
         message_offline(srv, st, to->domain);
         break;
@@ -334,11 +426,36 @@ static void route_message(struct server *srv, struct stanza *st, const struct ji
     }
 }
 
+static void deliver_to_account(struct server *srv, struct stanza *st,
+                               const struct jid *to, struct account *acc,
+                               enum stanza_kind k);
+
 /* An account that exists (it has sessions, or storage said so). */
 static void route_to_account(struct server *srv, struct stanza *st,
                              const struct jid *to, struct account *acc)
 {
     enum stanza_kind k = kind_of(st);
+    struct hook_event ev = {
+        .srv = srv, .host = to->domain, .stanza = st, .user = to->bare,
+    };
+    if (hooks_run(&srv->router->hooks, HOOK_STANZA_IN, &ev) == HOOK_HANDLED) {
+        if (ev.stanza != st)
+            stanza_unref(ev.stanza);
+        return;
+    }
+    if (ev.stanza != st) {
+        /* A hook delivered a changed copy (MAM's <stanza-id/>). */
+        deliver_to_account(srv, ev.stanza, to, acc, k);
+        stanza_unref(ev.stanza);
+        return;
+    }
+    deliver_to_account(srv, st, to, acc, k);
+}
+
+static void deliver_to_account(struct server *srv, struct stanza *st,
+                               const struct jid *to, struct account *acc,
+                               enum stanza_kind k)
+{
     if (to->resource) {
         struct session *s = acc ? sm_find(srv, to) : NULL;
         if (s) {
@@ -346,9 +463,13 @@ static void route_to_account(struct server *srv, struct stanza *st,
             if (k == ST_PRESENCE) {
                 const char *pt = type_of(st, "available");
                 if (is(pt, "probe"))
-                    return; /* answered by the roster module (its own issue) */
+                    return; /* probes are the roster module's (STANZA_IN) */
             }
             sm_deliver(srv, s, st);
+            if (k == ST_MESSAGE) {
+                struct session *one[1] = { s };
+                message_delivered(srv, st, to->domain, one, 1);
+            }
             return;
         }
         /* §8.5.3.2: no resource matches. */
@@ -377,8 +498,8 @@ static void route_to_account(struct server *srv, struct stanza *st,
         }
         if (is(pt, "probe") || is(pt, "error"))
             return;
-        /* Subscription requests: until the roster module exists, they go
-         * to the available resources (not stored). */
+        /* Subscription presence the roster module did not take (it is not
+         * enabled): to the available resources, not stored. */
         for (struct session *s = acc->sessions; s; s = s->next)
             if (s->presence)
                 sm_deliver(srv, s, st);
@@ -413,6 +534,7 @@ static void lookup_done(const struct store_result *res, void *ud)
                           "storage failure");
         }
     }
+    stanza_unhold(l->st);
     stanza_unref(l->st);
     jid_free(l->to);
     free(l);
@@ -426,15 +548,21 @@ static void route_local_user(struct server *srv, struct stanza *st, struct jid *
         jid_free(to);
         return;
     }
-    /* Presence to an account without sessions is ignored either way
-     * (§8.5.1, §8.5.2.2.2) until rosters and subscriptions exist. */
+    /* Available and unavailable presence to an account without sessions
+     * is ignored either way (§8.5.1, §8.5.2.2.2); subscription presence
+     * and probes need to know whether the account exists (the roster
+     * module stores or answers them through HOOK_STANZA_IN). */
     if (kind_of(st) == ST_PRESENCE) {
-        jid_free(to);
-        return;
+        const char *pt = type_of(st, "available");
+        if (is(pt, "available") || is(pt, "unavailable") || is(pt, "error")) {
+            jid_free(to);
+            return;
+        }
     }
     struct lookup *l = pl_malloc(sizeof(*l));
     l->srv = srv;
     l->st = stanza_ref(st);
+    stanza_hold(st);
     l->to = to;
     store_account_get(srv->store, to->local, to->domain, lookup_done, l);
 }
@@ -485,4 +613,17 @@ void router_route(struct server *srv, struct stanza *st)
         return;
     }
     route_local_user(srv, st, to);
+}
+
+void router_route_out(struct server *srv, struct session *sender, struct stanza *st)
+{
+    const char *from = xml_attr(st->root, "from");
+    struct jid *fj = from ? jid_parse(from) : NULL;
+    struct hook_event ev = {
+        .srv = srv, .host = fj ? fj->domain : NULL, .stanza = st, .session = sender,
+    };
+    enum hook_result r = hooks_run(&srv->router->hooks, HOOK_STANZA_OUT, &ev);
+    jid_free(fj);
+    if (r != HOOK_HANDLED)
+        router_route(srv, st);
 }

@@ -69,10 +69,26 @@ struct account {
     size_t nsessions;
 };
 
+/* When a stream feature is offered (RFC 6120 §4.3.2). */
+enum stream_stage {
+    SF_PREAUTH,                 /* with the SASL mechanisms (after TLS) */
+    SF_POSTAUTH,                /* with <bind/> */
+    SF_STAGE_COUNT,
+};
+
+/* An IQ a client may send before it authenticates (XEP-0077 in-band
+ * registration).  The handler answers with c2s_send(c, ...) and may keep
+ * the stream with c2s_hold()/c2s_release() across asynchronous work. */
+typedef void (*preauth_iq_fn)(struct server *srv, struct c2s *c, struct stanza *req,
+                              struct xml_node *payload, void *ud);
+
 struct router {
     struct hashmap accounts;    /* bare JID -> struct account */
     struct hashmap iq[IQ_TARGET_COUNT];   /* "host\x1fns" -> struct iq_handler */
     struct hashmap features[IQ_TARGET_COUNT]; /* host -> struct feature_list */
+    struct hashmap stream_features[SF_STAGE_COUNT]; /* host -> struct feature_list
+                                                       (serialized elements) */
+    struct hashmap preauth;     /* "host\x1fns" -> struct iq_handler (fn is a preauth_iq_fn) */
     struct hooks hooks;
     size_t nsessions;
 };
@@ -84,6 +100,12 @@ void router_free(struct router *r);
  * absent for presence broadcast).  Borrows st; takes a reference when it
  * needs the stanza after returning (asynchronous account lookups). */
 void router_route(struct server *srv, struct stanza *st);
+
+/* Routes a stanza leaving a local user: runs HOOK_STANZA_OUT (blocking,
+ * roster, carbons, archive), then router_route() unless a hook handled it.
+ * 'sender' is the session that sent it, NULL when the server generates it
+ * on the user's behalf.  Every stanza from a client goes this way. */
+void router_route_out(struct server *srv, struct session *sender, struct stanza *st);
 
 /* Sends an error reply for 'orig' back to its sender (RFC 6120 §8.3):
  * a copy of the original with to/from swapped, type='error' and
@@ -103,6 +125,18 @@ void router_iq_register(struct router *r, const char *host, enum iq_target t,
                         const void *owner);
 void router_feature_add(struct router *r, const char *host, enum iq_target t,
                         const char *var, const void *owner);
+/* A stream feature element, serialized ("<ver xmlns='...'/>"), offered
+ * on streams to host at the given stage. */
+void router_stream_feature_add(struct router *r, const char *host,
+                               enum stream_stage stage, const char *xml,
+                               const void *owner);
+const char *const *router_stream_features(struct router *r, const char *host,
+                                          enum stream_stage stage, size_t *n_out);
+void router_preauth_register(struct router *r, const char *host, const char *ns,
+                             preauth_iq_fn fn, void *ud, const void *owner);
+/* The pre-authentication handler for (host, ns), or NULL. */
+const struct iq_handler *router_preauth_find(struct router *r, const char *host,
+                                             const char *ns);
 void router_unregister_owner(struct router *r, const void *owner);
 /* The disco features of host for target t, sorted, NULL-terminated
  * (borrowed until the next registration). */

@@ -39,7 +39,7 @@ void sm_deliver(struct server *srv, struct session *s, struct stanza *st)
 
 static void run_session_hook(struct server *srv, enum hook_id id, struct session *s)
 {
-    struct hook_event ev = { srv, s->jid->domain, NULL, s };
+    struct hook_event ev = { .srv = srv, .host = s->jid->domain, .session = s };
     hooks_run(&srv->router->hooks, id, &ev);
 }
 
@@ -76,6 +76,15 @@ struct session *sm_bind(struct server *srv, struct c2s *c2s, struct jid *jid)
 }
 
 /* Presence 'unavailable' from s, addressed to 'to' (NULL: no 'to'). */
+/* The roster's part of a broadcast: the user's contacts (HOOK_PRESENCE_OUT). */
+static void presence_out(struct server *srv, struct session *s, struct stanza *st)
+{
+    struct hook_event ev = {
+        .srv = srv, .host = s->jid->domain, .stanza = st, .session = s,
+    };
+    hooks_run(&srv->router->hooks, HOOK_PRESENCE_OUT, &ev);
+}
+
 static struct stanza *unavailable_from(const struct session *s, const char *to)
 {
     struct stanza *st = stanza_new(XML_NS_CLIENT, "presence");
@@ -136,6 +145,7 @@ void sm_unbind(struct server *srv, struct session *s)
         for (struct session *o = acc->sessions; o; o = o->next)
             if (o != s && o->presence)
                 sm_deliver(srv, o, st);
+        presence_out(srv, s, st);
         stanza_unref(st);
         run_session_hook(srv, HOOK_USER_UNAVAILABLE, s);
     }
@@ -187,6 +197,7 @@ void sm_presence_broadcast(struct server *srv, struct session *s, struct stanza 
         /* RFC 6121 §4.2.2 / §4.4.2: to all of the account's available
          * resources, the sender included. */
         to_own_resources(srv, s, st, true);
+        presence_out(srv, s, st);
         if (initial)
             run_session_hook(srv, HOOK_USER_AVAILABLE, s);
         return;
@@ -198,6 +209,8 @@ void sm_presence_broadcast(struct server *srv, struct session *s, struct stanza 
             s->presence = NULL;
         }
         to_own_resources(srv, s, st, true);
+        if (was)
+            presence_out(srv, s, st);
         directed_unavailable(srv, s);
         if (was)
             run_session_hook(srv, HOOK_USER_UNAVAILABLE, s);

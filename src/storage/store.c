@@ -31,8 +31,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -124,6 +126,15 @@ static void result_clear(struct store_result *res)
         free(res->rows[i]);
     PL_FREE(res->rows);
     res->nrows = 0;
+    for (size_t i = 0; i < res->nitems; i++) {
+        free(res->items[i].key);
+        free(res->items[i].value);
+        free(res->items[i].with);
+    }
+    PL_FREE(res->items);
+    res->nitems = 0;
+    res->seq = 0;
+    res->more = false;
 }
 
 /* --- loop side: completions ----------------------------------------------- */
@@ -278,22 +289,63 @@ static const char *copy_out(char **cursor, const char *src, size_t n)
     return dst;
 }
 
-/* One allocation for the request and all its arguments. */
+static size_t ids_count(const char *const *ids)
+{
+    size_t n = 0;
+    if (ids)
+        while (ids[n])
+            n++;
+    return n;
+}
+
+/* The id array goes first in data[]: it must be pointer-aligned. */
+static_assert(offsetof(struct store_req, data) % _Alignof(const char *) == 0,
+              "store_req.data must be able to hold pointers");
+
+/* One allocation for the request and all its arguments: the request, then
+ * the NULL-terminated copy of 'ids' (if any), then every string. */
 static struct store_req *req_new(enum store_op op, const struct store_args *a)
 {
-    size_t size = sizeof(struct store_req) + str_size(a->user) + str_size(a->host)
+    size_t nids = ids_count(a->ids);
+    size_t size = sizeof(struct store_req)
+        + (a->ids ? (nids + 1) * sizeof(const char *) : 0)
+        + str_size(a->user) + str_size(a->host)
         + str_size(a->creds) + str_size(a->area) + str_size(a->key)
-        + (a->value ? a->value_len + 1 : 0);
+        + (a->value ? a->value_len + 1 : 0)
+        + str_size(a->id) + str_size(a->with)
+        + str_size(a->after_id) + str_size(a->before_id);
+    for (size_t i = 0; i < nids; i++)
+        size += str_size(a->ids[i]);
     struct store_req *r = pl_calloc(1, size);
     r->op = op;
+    r->args = *a;               /* the numbers and flags; strings below */
     char *cur = r->data;
-    r->args.user = copy_out(&cur, a->user, a->user ? strlen(a->user) : 0);
-    r->args.host = copy_out(&cur, a->host, a->host ? strlen(a->host) : 0);
-    r->args.creds = copy_out(&cur, a->creds, a->creds ? strlen(a->creds) : 0);
-    r->args.area = copy_out(&cur, a->area, a->area ? strlen(a->area) : 0);
-    r->args.key = copy_out(&cur, a->key, a->key ? strlen(a->key) : 0);
+    const char **ids = NULL;
+    if (a->ids) {
+        ids = (const char **)(void *)cur;
+        cur += (nids + 1) * sizeof(const char *);
+    }
+#define COPY_STR(field) \
+    r->args.field = copy_out(&cur, a->field, a->field ? strlen(a->field) : 0)
+    COPY_STR(user);
+    COPY_STR(host);
+    COPY_STR(creds);
+    COPY_STR(area);
+    COPY_STR(key);
+    COPY_STR(id);
+    COPY_STR(with);
+    COPY_STR(after_id);
+    COPY_STR(before_id);
+#undef COPY_STR
     r->args.value = copy_out(&cur, a->value, a->value_len);
     r->args.value_len = a->value ? a->value_len : 0;
+    if (ids) {
+        for (size_t i = 0; i < nids; i++)
+            ids[i] = copy_out(&cur, a->ids[i], strlen(a->ids[i]));
+        ids[nids] = NULL;       /* calloc'd already; said for the reader */
+    }
+    r->args.ids = ids;
+    PL_ASSERT(cur == (char *)r + size);
     return r;
 }
 
@@ -382,6 +434,75 @@ void store_kv_set(struct store *s, const char *user, const char *host,
     submit_db(s, STORE_OP_KV_SET, &a, cb, ud);
 }
 
+void store_kv_list(struct store *s, const char *user, const char *host,
+                   const char *area, store_cb cb, void *ud)
+{
+    PL_ASSERT(user && area);
+    struct store_args a = { .user = user, .host = host, .area = area };
+    submit_db(s, STORE_OP_KV_LIST, &a, cb, ud);
+}
+
+void store_kv_clear(struct store *s, const char *user, const char *host,
+                    const char *area, store_cb cb, void *ud)
+{
+    PL_ASSERT(user && area);
+    struct store_args a = { .user = user, .host = host, .area = area };
+    submit_db(s, STORE_OP_KV_CLEAR, &a, cb, ud);
+}
+
+void store_log_append(struct store *s, const struct store_log_append_args *la,
+                      store_cb cb, void *ud)
+{
+    PL_ASSERT(la->user && la->area && la->id && la->value);
+    struct store_args a = {
+        .user = la->user, .host = la->host, .area = la->area,
+        .id = la->id, .with = la->with, .stamp = la->stamp,
+        .value = la->value, .value_len = la->value_len,
+        .max_rows = la->max_rows, .need_account = la->need_account,
+    };
+    submit_db(s, STORE_OP_LOG_APPEND, &a, cb, ud);
+}
+
+void store_log_query(struct store *s, const struct store_log_query_args *q,
+                     store_cb cb, void *ud)
+{
+    PL_ASSERT(q->user && q->area);
+    struct store_args a = {
+        .user = q->user, .host = q->host, .area = q->area,
+        .with = q->with, .start = q->start, .end = q->end,
+        .after_id = q->after_id, .before_id = q->before_id, .ids = q->ids,
+        .limit = q->limit, .reverse = q->reverse,
+    };
+    submit_db(s, STORE_OP_LOG_QUERY, &a, cb, ud);
+}
+
+void store_log_delete(struct store *s, const char *user, const char *host,
+                      const char *area, const char *const *ids,
+                      long long upto_seq, store_cb cb, void *ud)
+{
+    PL_ASSERT(user && area);
+    struct store_args a = {
+        .user = user, .host = host, .area = area, .ids = ids, .upto_seq = upto_seq,
+    };
+    submit_db(s, STORE_OP_LOG_DELETE, &a, cb, ud);
+}
+
+void store_log_expire(struct store *s, const char *host, const char *area,
+                      long long before, store_cb cb, void *ud)
+{
+    PL_ASSERT(area);
+    struct store_args a = { .host = host, .area = area, .before = before };
+    submit_db(s, STORE_OP_LOG_EXPIRE, &a, cb, ud);
+}
+
+void store_log_count(struct store *s, const char *user, const char *host,
+                     const char *area, store_cb cb, void *ud)
+{
+    PL_ASSERT(user && area);
+    struct store_args a = { .user = user, .host = host, .area = area };
+    submit_db(s, STORE_OP_LOG_COUNT, &a, cb, ud);
+}
+
 void store_work(struct store *s, void (*work)(void *ud), void (*done)(void *ud),
                 void *ud)
 {
@@ -391,6 +512,33 @@ void store_work(struct store *s, void (*work)(void *ud), void (*done)(void *ud),
     r->done = done;
     r->ud = ud;
     submit(s, r);
+}
+
+/* --- barrier -------------------------------------------------------------- */
+
+static void barrier_work(void *ud)
+{
+    (void)ud;
+}
+
+/*
+ * A no-op work job is a barrier because of how the worker treats the queue:
+ * - the worker takes the whole queue at once, so a request submitted
+ *   before the barrier is either in an earlier batch or in the barrier's
+ *   own batch, ahead of it (one FIFO);
+ * - an earlier batch was committed and all its requests handed back
+ *   before the worker took the next one;
+ * - in the barrier's batch, run_batch() executes and commits every
+ *   storage request before it looks at work jobs, and hands back what
+ *   precedes a job before the job runs;
+ * - completions run on the loop in the order they were handed back.
+ * So done(ud) runs after the completion of every request submitted
+ * before it, each of which was committed.  (If the store is closing, the
+ * barrier completes in close, still in order.)
+ */
+void store_barrier(struct store *s, void (*done)(void *ud), void *ud)
+{
+    store_work(s, barrier_work, done, ud);
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
@@ -506,3 +654,4 @@ void store_stats(const struct store *s, struct store_stats *out)
     out->commits = atomic_load_explicit(&s->n_commits, memory_order_relaxed);
     out->requests = atomic_load_explicit(&s->n_requests, memory_order_relaxed);
 }
+

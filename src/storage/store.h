@@ -30,6 +30,7 @@ enum store_status {
     STORE_ERROR = -1,           /* backend failure; details in the log */
     STORE_NOT_FOUND = -2,
     STORE_EXISTS = -3,
+    STORE_LIMIT = -4,           /* a quota is full (log_append max_rows) */
 };
 
 /* Result handed to completion callbacks; valid only during the callback
@@ -41,6 +42,23 @@ struct store_result {
     size_t value_len;
     char **rows;                /* account_list: user names, sorted */
     size_t nrows;
+    struct store_item *items;   /* kv_list, log_query: the rows, in order */
+    size_t nitems;
+    long long seq;              /* log_append: the new row's sequence number;
+                                   log_query: rows matching before the limit
+                                   was applied (for RSM <count/>) */
+    bool more;                  /* log_query: the limit cut the result */
+};
+
+/* One row of kv_list or log_query (heap, freed by store.c after the
+ * callback).  Fields a request does not produce are NULL / 0. */
+struct store_item {
+    char *key;                  /* kv: the key; log: the row's id */
+    char *value;                /* NUL-terminated; value_len without the NUL */
+    size_t value_len;
+    char *with;                 /* log: the bare JID of the other party */
+    long long stamp;            /* log: microseconds since the epoch */
+    long long seq;              /* log: per-store increasing sequence number */
 };
 
 typedef void (*store_cb)(const struct store_result *res, void *ud);
@@ -79,6 +97,75 @@ void store_kv_get(struct store *s, const char *user, const char *host,
 void store_kv_set(struct store *s, const char *user, const char *host,
                   const char *area, const char *key,
                   const char *value, size_t len, store_cb cb, void *ud);
+
+/* Every (key, value) of one area of a user, sorted by key. OK (items). */
+void store_kv_list(struct store *s, const char *user, const char *host,
+                   const char *area, store_cb cb, void *ud);
+/* Deletes every key of one area of a user (OK even if none). */
+void store_kv_clear(struct store *s, const char *user, const char *host,
+                    const char *area, store_cb cb, void *ud);
+
+/*
+ * Per-user append-only logs: offline messages ("offline"), the message
+ * archive ("mam"), MUC room archives (user = room localpart, host = the
+ * MUC service).  A row has a sequence number (increasing across the whole
+ * store, so it orders rows), a unique 'id' (XEP-0359 stanza id, chosen by
+ * the caller), the bare JID of the other party, a timestamp and a value
+ * (the serialized stanza).
+ *
+ * Appends to a user that does not exist fail with NOT_FOUND unless the
+ * area is a room archive (store_log_append's 'need_account' false).
+ */
+struct store_log_append_args {
+    const char *user, *host, *area;
+    const char *id;             /* unique within (host, user, area) */
+    const char *with;           /* bare JID of the other party; may be NULL */
+    long long stamp;            /* microseconds since the epoch */
+    const char *value;
+    size_t value_len;
+    long long max_rows;         /* > 0: fail with STORE_LIMIT if the area
+                                   already holds this many rows (quota) */
+    bool need_account;
+};
+/* OK (res->seq) | NOT_FOUND (no account) | LIMIT (quota) | EXISTS (id). */
+void store_log_append(struct store *s, const struct store_log_append_args *a,
+                      store_cb cb, void *ud);
+
+/* A query.  Unset bounds are 0 / NULL.  Rows come back oldest first;
+ * with 'reverse' the limit takes the newest rows (RSM <before/>), still
+ * returned oldest first. */
+struct store_log_query_args {
+    const char *user, *host, *area;
+    const char *with;           /* exact match on the bare JID */
+    long long start, end;       /* stamp bounds, inclusive; 0 = open */
+    const char *after_id;       /* rows after this id (RSM <after/>) */
+    const char *before_id;      /* rows before this id (RSM <before/>) */
+    const char *const *ids;     /* only these ids (XEP-0313 <ids/>); NULL-terminated */
+    long long limit;            /* 0 = no limit */
+    bool reverse;
+};
+/* OK (items, seq = total matching, more) | NOT_FOUND: after_id/before_id
+ * is not in the log (XEP-0313 §6.2 <item-not-found/>). */
+void store_log_query(struct store *s, const struct store_log_query_args *a,
+                     store_cb cb, void *ud);
+/* Deletes rows of a user's area: the ids listed (NULL-terminated), or,
+ * with ids NULL, every row with seq <= upto_seq (upto_seq 0: all rows).
+ * OK (res->seq = rows deleted). */
+void store_log_delete(struct store *s, const char *user, const char *host,
+                      const char *area, const char *const *ids,
+                      long long upto_seq, store_cb cb, void *ud);
+/* Retention: deletes the rows of 'area' of every user of 'host' older than
+ * 'before' (microseconds).  OK (res->seq = rows deleted). */
+void store_log_expire(struct store *s, const char *host, const char *area,
+                      long long before, store_cb cb, void *ud);
+/* OK (res->seq = rows in the user's area). */
+void store_log_count(struct store *s, const char *user, const char *host,
+                     const char *area, store_cb cb, void *ud);
+
+/* Runs nothing, but completes after everything submitted before it has
+ * completed (and so been committed): a barrier, e.g. for an XEP-0198 <a/>
+ * that must not be sent before the writes it covers are durable. */
+void store_barrier(struct store *s, void (*done)(void *ud), void *ud);
 
 /* Runs work(ud) on the worker thread (CPU-heavy jobs such as PBKDF2 that
  * must not block the loop), then done(ud) on the loop, in queue order with

@@ -332,6 +332,18 @@ static struct sasl_channel channel_of(struct c2s *c)
     return ch;
 }
 
+/* Features modules registered for this host and stage (rosterver,
+ * pre-approval, in-band registration, ...). */
+static void put_module_features(struct c2s *c, struct buf *b, enum stream_stage stage)
+{
+    if (!c->host)
+        return;
+    size_t n;
+    const char *const *v = router_stream_features(c->srv->router, c->host, stage, &n);
+    for (size_t i = 0; i < n; i++)
+        buf_puts(b, v[i]);
+}
+
 static void send_features(struct c2s *c)
 {
     struct buf *b = &c->srv->scratch;
@@ -361,12 +373,14 @@ static void send_features(struct c2s *c)
                     buf_puts(b, "<channel-binding type='tls-server-end-point'/>");
                 buf_puts(b, "</sasl-channel-binding>");
             }
+            put_module_features(c, b, SF_PREAUTH);
         }
     } else {
         buf_puts(b, "<bind xmlns='" NS_BIND "'/>");
         /* RFC 6121 §1.4 / draft-cridland-xmpp-session: kept for old
          * clients, marked optional so new ones skip it. */
         buf_puts(b, "<session xmlns='" NS_SESSION "'><optional/></session>");
+        put_module_features(c, b, SF_POSTAUTH);
     }
     buf_puts(b, "</stream:features>");
     write_raw(c, b->data, b->len);
@@ -949,7 +963,47 @@ static void handle_stanza(struct c2s *c, struct stanza *st)
     }
     if (presence)
         sm_presence_directed(c->srv, c->sess, st);
-    router_route(c->srv, st);
+    router_route_out(c->srv, c->sess, st);
+}
+
+/* An IQ before authentication that a module takes (XEP-0077), on a stream
+ * where authentication may already proceed (after STARTTLS if required). */
+static bool preauth_iq(struct c2s *c, struct stanza *st)
+{
+    struct xml_node *root = st->root;
+    if (strcmp(root->name, "iq") != 0 || !c->host || !sasl_allowed(c) || c->busy)
+        return false;
+    struct xml_node *child = xml_child(root, NULL, NULL);
+    if (!child)
+        return false;
+    const struct iq_handler *h = router_preauth_find(c->srv->router, c->host, child->ns);
+    if (!h)
+        return false;
+    /* No 'from' yet: the reply goes back on this stream. */
+    xml_set_attr(st->arena, root, "from", NULL);
+    preauth_iq_fn fn = (preauth_iq_fn)(void (*)(void))h->fn;
+    fn(c->srv, c, st, child, h->ud);
+    return true;
+}
+
+void c2s_hold(struct c2s *c)
+{
+    c->refs++;
+}
+
+void c2s_release(struct c2s *c)
+{
+    c2s_unref(c);
+}
+
+bool c2s_is_closing(const struct c2s *c)
+{
+    return c->closing;
+}
+
+const char *c2s_addr(const struct c2s *c)
+{
+    return c->addr;
 }
 
 static void on_stanza(void *ud, struct stanza *st)
@@ -975,6 +1029,8 @@ static void on_stanza(void *ud, struct stanza *st)
         goto out;
     }
     if (!c->authed) {
+        if (preauth_iq(c, st))
+            goto out;
         c2s_close(c, "not-authorized", "authenticate first");
         goto out;
     }

@@ -28,6 +28,13 @@ void c2s_send(struct c2s *c, const struct stanza *st);
  * §4.9: error, then </stream:stream>, then the TCP close once written). */
 void c2s_close(struct c2s *c, const char *cond, const char *text);
 const char *c2s_peer(const struct c2s *c);
+/* The peer's IP address (the key of per-address limits). */
+const char *c2s_addr(const struct c2s *c);
+/* Keeps the c2s allocated across asynchronous work (a pre-auth IQ handler
+ * waiting for storage); check c2s_is_closing() before writing. */
+void c2s_hold(struct c2s *c);
+void c2s_release(struct c2s *c);
+bool c2s_is_closing(const struct c2s *c);
 /* Closes every stream (server shutdown). */
 void c2s_close_all(struct server *srv, const char *cond, const char *text);
 /* Frees every stream now, whatever is pending (after the loop ended). */

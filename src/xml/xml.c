@@ -375,6 +375,9 @@ struct stanza *stanza_wrap(struct arena *a, struct xml_node *root)
     s->arena = a;
     s->root = root;
     s->refs = 1;
+    s->holds = 0;
+    s->settled = NULL;
+    s->settled_ud = NULL;
     return s;
 }
 
@@ -400,6 +403,29 @@ void stanza_unref(struct stanza *s)
     PL_ASSERT(s->refs > 0);
     if (--s->refs == 0)
         arena_free(s->arena);
+}
+
+void stanza_hold(struct stanza *s)
+{
+    PL_ASSERT(s->refs > 0);
+    s->holds++;
+}
+
+void stanza_unhold(struct stanza *s)
+{
+    PL_ASSERT(s->holds > 0);
+    if (--s->holds == 0 && s->settled) {
+        void (*fn)(struct stanza *, void *) = s->settled;
+        s->settled = NULL;
+        fn(s, s->settled_ud);
+    }
+}
+
+void stanza_on_settled(struct stanza *s, void (*fn)(struct stanza *st, void *ud), void *ud)
+{
+    s->holds++;
+    s->settled = fn;
+    s->settled_ud = ud;
 }
 
 struct stanza *stanza_copy(const struct stanza *s)

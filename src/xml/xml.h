@@ -104,6 +104,13 @@ struct stanza {
     struct arena *arena;        /* owns root and everything below it */
     struct xml_node *root;
     int refs;
+    /* Durability (ARCHITECTURE.md principle 5): asynchronous work whose
+     * result must be durable before the sender is told the stanza was
+     * handled (an XEP-0198 <a/>) holds the stanza; 'settled' runs when the
+     * last hold is released.  See stanza_hold(). */
+    unsigned holds;
+    void (*settled)(struct stanza *st, void *ud);
+    void *settled_ud;
 };
 
 /* New stanza with a fresh arena and root element <name xmlns=ns/>. */
@@ -112,7 +119,17 @@ struct stanza *stanza_new(const char *ns, const char *name);
 struct stanza *stanza_wrap(struct arena *a, struct xml_node *root);
 struct stanza *stanza_ref(struct stanza *s);
 void stanza_unref(struct stanza *s);   /* frees at zero; panics below zero */
-/* Deep copy into a new arena (to modify a shared stanza). */
+/* Holds: code that starts asynchronous work on a stanza it was given
+ * (an account lookup, an offline or archive write) calls stanza_hold()
+ * before and stanza_unhold() when the work has completed (committed).  A
+ * hold is not a reference: keep one with stanza_ref() as well.  The
+ * originator (c2s) holds the stanza while router_route() runs and sets
+ * 'settled' to learn when every hold is released. */
+void stanza_hold(struct stanza *s);
+void stanza_unhold(struct stanza *s);
+/* Sets the settled callback (with one hold taken by the caller). */
+void stanza_on_settled(struct stanza *s, void (*fn)(struct stanza *st, void *ud), void *ud);
+/* Deep copy into a new arena (to modify a shared stanza).  Holds are not copied. */
 struct stanza *stanza_copy(const struct stanza *s);
 
 /* --- the stream parser --------------------------------------------------- */

@@ -68,6 +68,12 @@ def make_cert(directory):
     return pem
 
 
+# Every module, for tests of features that work together.
+ALL_MODULES = ("disco", "ping", "version", "time", "roster", "blocking",
+               "private", "vcard", "last", "pep", "register", "offline",
+               "mam", "carbons", "push", "stream_management", "csi")
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

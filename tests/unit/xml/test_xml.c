@@ -356,7 +356,7 @@ static void unref_below_zero_aborts(void **state)
         /* silence the expected assertion message */
         if (!freopen("/dev/null", "w", stderr))
             _exit(2);
-        struct stanza fake = { NULL, NULL, 0 };
+        struct stanza fake = { .refs = 0 };
         stanza_unref(&fake);
         _exit(0);                       /* not reached if it works */
     }
