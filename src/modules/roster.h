@@ -44,4 +44,9 @@ typedef void (*roster_contact_fn)(const char *contact, enum roster_sub sub, void
 bool roster_foreach(struct server *srv, const char *user, enum roster_sub mask,
                     roster_contact_fn fn, void *ud);
 
+/* Is the roster module enabled on host?  Without it there are no
+ * subscriptions to consult (the router then skips the presence-sharing
+ * check of RFC 6121 §8.5.3.1). */
+bool roster_enabled(struct server *srv, const char *host);
+
 #endif

@@ -20,6 +20,7 @@
 #include "core/mem.h"
 #include "core/server.h"
 #include "core/conf.h"
+#include "modules/roster.h"
 #include "storage/store.h"
 #include "stream/c2s.h"
 #include "xml/xml.h"
@@ -430,6 +431,71 @@ static void deliver_to_account(struct server *srv, struct stanza *st,
                                const struct jid *to, struct account *acc,
                                enum stanza_kind k);
 
+/*
+ * RFC 6121 §8.5.3.1: an IQ get/set to a full JID is delivered only when
+ * the recipient shares presence with the requester: the same account, a
+ * directed presence the resource sent it, or a subscription 'from'/'both'
+ * in the roster.  Entities without a localpart (the server, services)
+ * are trusted.  Without the roster module on the host there are no
+ * subscriptions to consult and the check is skipped.  Otherwise the
+ * roster answers (maybe after a storage round trip) and the IQ gets
+ * <service-unavailable/> (§11: no presence leak).
+ */
+static bool iq_shares_presence_now(struct server *srv, const struct stanza *st,
+                                   const struct session *s, struct jid **from_out)
+{
+    *from_out = NULL;
+    const char *type = type_of(st, "");
+    if (!is(type, "get") && !is(type, "set"))
+        return true;
+    const char *from = xml_attr(st->root, "from");
+    struct jid *fj = from ? jid_parse(from) : NULL;
+    if (!fj || !fj->local || strcmp(fj->bare, s->jid->bare) == 0 ||
+        hashmap_get(&s->directed, fj->full) || hashmap_get(&s->directed, fj->bare) ||
+        !roster_enabled(srv, s->jid->domain)) {
+        jid_free(fj);
+        return true;
+    }
+    *from_out = fj;
+    return false;
+}
+
+struct share_check {
+    struct stanza *st;
+    struct jid *to;
+};
+
+static void share_checked(struct server *srv, int sub, void *ud)
+{
+    struct share_check *c = ud;
+    if (!srv->stopping) {
+        struct session *s = sm_find(srv, c->to);
+        if (sub < 0)
+            router_bounce(srv, c->st, "wait", "internal-server-error", "storage failure");
+        else if (!(sub & ROSTER_SUB_FROM))
+            router_bounce(srv, c->st, "cancel", "service-unavailable", NULL);
+        else if (s)
+            sm_deliver(srv, s, c->st);
+        else
+            router_bounce(srv, c->st, "cancel", "service-unavailable", NULL); /* §8.5.3.2.3 */
+    }
+    stanza_unhold(c->st);
+    stanza_unref(c->st);
+    jid_free(c->to);
+    free(c);
+}
+
+static void iq_check_sharing(struct server *srv, struct stanza *st, const struct jid *to,
+                             struct jid *from)
+{
+    struct share_check *c = pl_malloc(sizeof(*c));
+    c->st = stanza_ref(st);
+    stanza_hold(st);
+    c->to = jid_dup(to);
+    roster_subscription(srv, to->bare, from->bare, share_checked, c);
+    jid_free(from);
+}
+
 /* An account that exists (it has sessions, or storage said so). */
 static void route_to_account(struct server *srv, struct stanza *st,
                              const struct jid *to, struct account *acc)
@@ -464,6 +530,11 @@ static void deliver_to_account(struct server *srv, struct stanza *st,
                 const char *pt = type_of(st, "available");
                 if (is(pt, "probe"))
                     return; /* probes are the roster module's (STANZA_IN) */
+            }
+            struct jid *from;
+            if (k == ST_IQ && !iq_shares_presence_now(srv, st, s, &from)) {
+                iq_check_sharing(srv, st, to, from);
+                return;
             }
             sm_deliver(srv, s, st);
             if (k == ST_MESSAGE) {

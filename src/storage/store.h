@@ -98,7 +98,8 @@ void store_kv_set(struct store *s, const char *user, const char *host,
                   const char *area, const char *key,
                   const char *value, size_t len, store_cb cb, void *ud);
 
-/* Every (key, value) of one area of a user, sorted by key. OK (items). */
+/* Every (key, value) of one area of a user, sorted by key (bytewise).
+ * OK (items; none if the user or area has none). */
 void store_kv_list(struct store *s, const char *user, const char *host,
                    const char *area, store_cb cb, void *ud);
 /* Deletes every key of one area of a user (OK even if none). */
@@ -127,7 +128,9 @@ struct store_log_append_args {
                                    already holds this many rows (quota) */
     bool need_account;
 };
-/* OK (res->seq) | NOT_FOUND (no account) | LIMIT (quota) | EXISTS (id). */
+/* OK (res->seq) | NOT_FOUND (no account) | EXISTS (id) | LIMIT (quota).
+ * Checked in that order: a retried append of a row already stored gets
+ * EXISTS even when the area is full. */
 void store_log_append(struct store *s, const struct store_log_append_args *a,
                       store_cb cb, void *ud);
 
@@ -141,21 +144,29 @@ struct store_log_query_args {
     const char *after_id;       /* rows after this id (RSM <after/>) */
     const char *before_id;      /* rows before this id (RSM <before/>) */
     const char *const *ids;     /* only these ids (XEP-0313 <ids/>); NULL-terminated */
-    long long limit;            /* 0 = no limit */
+    long long limit;            /* <= 0: no limit */
     bool reverse;
 };
-/* OK (items, seq = total matching, more) | NOT_FOUND: after_id/before_id
- * is not in the log (XEP-0313 §6.2 <item-not-found/>). */
+/* OK (items, seq = total matching, more) | NOT_FOUND: after_id, before_id
+ * or one of 'ids' is not in the user's area (XEP-0313 §4.1.3, XEP-0059
+ * §2.4: <item-not-found/>).
+ *
+ * The filters with/start/end/ids make the result set: res->seq is its size
+ * whatever the page (RSM <count/>).  after_id/before_id keep the rows
+ * strictly between those rows (by seq).  Of these, the page is the first
+ * 'limit' rows, or with 'reverse' the last 'limit'; res->more says rows
+ * were cut off on the paging side (after the page, or with 'reverse'
+ * before it): the MAM <fin/> is then not complete. */
 void store_log_query(struct store *s, const struct store_log_query_args *a,
                      store_cb cb, void *ud);
-/* Deletes rows of a user's area: the ids listed (NULL-terminated), or,
- * with ids NULL, every row with seq <= upto_seq (upto_seq 0: all rows).
- * OK (res->seq = rows deleted). */
+/* Deletes rows of a user's area: the ids listed (NULL-terminated; ids not
+ * there are skipped), or, with ids NULL, every row with seq <= upto_seq
+ * (upto_seq 0: all rows).  OK (res->seq = rows deleted). */
 void store_log_delete(struct store *s, const char *user, const char *host,
                       const char *area, const char *const *ids,
                       long long upto_seq, store_cb cb, void *ud);
-/* Retention: deletes the rows of 'area' of every user of 'host' older than
- * 'before' (microseconds).  OK (res->seq = rows deleted). */
+/* Retention: deletes the rows of 'area' of every user of 'host' with a
+ * stamp < 'before' (microseconds).  OK (res->seq = rows deleted). */
 void store_log_expire(struct store *s, const char *host, const char *area,
                       long long before, store_cb cb, void *ud);
 /* OK (res->seq = rows in the user's area). */

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -48,6 +49,7 @@
  */
 static const char *const per_user_tables[] = {
     "kv",                       /* 0002_kv.sql */
+    "log",                      /* 0003_log.sql */
 };
 
 enum stmt {
@@ -65,6 +67,17 @@ enum stmt {
     ST_KV_GET,
     ST_KV_SET,
     ST_KV_DELETE,
+    ST_KV_LIST,
+    ST_KV_CLEAR,
+    ST_ACCOUNT_EXISTS,
+    ST_LOG_INSERT,
+    ST_LOG_OVER_QUOTA,
+    ST_LOG_SEQ_OF,
+    ST_LOG_MISSING_IDS,
+    ST_LOG_DELETE_ID,
+    ST_LOG_DELETE_UPTO,
+    ST_LOG_EXPIRE,
+    ST_LOG_COUNT,
     ST_COUNT,
 };
 
@@ -97,6 +110,55 @@ static const char *const stmt_sql[ST_COUNT] = {
         " ON CONFLICT (host, user, area, key) DO UPDATE SET value = excluded.value",
     [ST_KV_DELETE] =
         "DELETE FROM kv WHERE host = ?1 AND user = ?2 AND area = ?3 AND key = ?4",
+    /* The primary key's order: sorted by key without a sort step. */
+    [ST_KV_LIST] =
+        "SELECT key, value FROM kv WHERE host = ?1 AND user = ?2 AND area = ?3"
+        " ORDER BY key",
+    [ST_KV_CLEAR] = "DELETE FROM kv WHERE host = ?1 AND user = ?2 AND area = ?3",
+    [ST_ACCOUNT_EXISTS] = "SELECT 1 FROM accounts WHERE host = ?1 AND user = ?2",
+    [ST_LOG_INSERT] =
+        "INSERT INTO log (host, user, area, id, peer, stamp, value)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* A row at offset ?4 exists iff the area holds more than ?4 rows; the
+     * scan stops there instead of counting a whole archive. */
+    [ST_LOG_OVER_QUOTA] =
+        "SELECT 1 FROM log WHERE host = ?1 AND user = ?2 AND area = ?3"
+        " LIMIT 1 OFFSET ?4",
+    [ST_LOG_SEQ_OF] =
+        "SELECT seq FROM log WHERE host = ?1 AND user = ?2 AND area = ?3 AND id = ?4",
+    /* ?4 is a JSON array of ids (json_array_of()): how many distinct ids of
+     * it are not in the area. */
+    [ST_LOG_MISSING_IDS] =
+        "SELECT count(*) FROM (SELECT DISTINCT value AS id FROM json_each(?4)) AS j"
+        " WHERE NOT EXISTS (SELECT 1 FROM log WHERE host = ?1 AND user = ?2"
+        " AND area = ?3 AND log.id = j.id)",
+    [ST_LOG_DELETE_ID] =
+        "DELETE FROM log WHERE host = ?1 AND user = ?2 AND area = ?3 AND id = ?4",
+    [ST_LOG_DELETE_UPTO] =
+        "DELETE FROM log WHERE host = ?1 AND user = ?2 AND area = ?3 AND seq <= ?4",
+    [ST_LOG_EXPIRE] = "DELETE FROM log WHERE host = ?1 AND area = ?2 AND stamp < ?3",
+    [ST_LOG_COUNT] =
+        "SELECT count(*) FROM log WHERE host = ?1 AND user = ?2 AND area = ?3",
+};
+
+/*
+ * log_query's statements depend on which filters are set: a fixed
+ * statement with "(?6 IS NULL OR peer = ?6)" would be planned once, for
+ * the general case, and could not use the (host, user, area, peer) index.
+ * So each combination of QF_* flags has its own statement, built by
+ * log_query_sql() and prepared on first use.  Parameters: ?1 host, ?2 user,
+ * ?3 area, ?4/?5 the stamp bounds, ?6 peer, ?7 ids as a JSON array, ?8/?9
+ * the exclusive seq bounds (after_id/before_id, or the extreme integers),
+ * ?10 the limit (-1: none).
+ */
+enum {
+    QF_WITH = 1,                /* peer = ?6 */
+    QF_IDS = 2,                 /* id IN json_each(?7) */
+    QF_DESC = 4,                /* newest first (reverse: the last page) */
+    QF_COUNT = 8,               /* count(*), no seq bounds, no order */
+    QF_START = 16,              /* stamp >= ?4 */
+    QF_END = 32,                /* stamp <= ?5 */
+    QF_ALL = 64,
 };
 
 struct sqlite_db {
@@ -104,6 +166,7 @@ struct sqlite_db {
     int version;                /* schema version after migrations */
     sqlite3_stmt *stmt[ST_COUNT];
     sqlite3_stmt *delete_user[PL_ARRAY_LEN(per_user_tables)];  /* per table */
+    sqlite3_stmt *log_query[QF_ALL];    /* by QF_* flags, prepared lazily */
 };
 
 /* --- open, migrations ----------------------------------------------------- */
@@ -251,6 +314,8 @@ static void sqlite_close(void *db)
         sqlite3_finalize(d->stmt[i]);
     for (size_t i = 0; i < PL_ARRAY_LEN(per_user_tables); i++)
         sqlite3_finalize(d->delete_user[i]);
+    for (size_t i = 0; i < PL_ARRAY_LEN(d->log_query); i++)
+        sqlite3_finalize(d->log_query[i]);
     /* Every statement is finalized, so close cannot be deferred; it
      * checkpoints the WAL into the database file. */
     if (d->db && sqlite3_close(d->db) != SQLITE_OK)
@@ -479,10 +544,395 @@ static int kv_set(struct sqlite_db *d, const struct store_args *a)
     return STORE_OK;
 }
 
+/* --- kv lists ------------------------------------------------------------- */
+
+static void bind_area(sqlite3_stmt *st, const struct store_args *a)
+{
+    bind_user(st, a);
+    sqlite3_bind_text(st, 3, a->area, -1, SQLITE_STATIC);
+}
+
+/* Frees what a failed read had put in res->items: a completion with an
+ * error carries no rows. */
+static void items_clear(struct store_result *res)
+{
+    for (size_t i = 0; i < res->nitems; i++) {
+        free(res->items[i].key);
+        free(res->items[i].value);
+        free(res->items[i].with);
+    }
+    PL_FREE(res->items);
+    res->nitems = 0;
+}
+
+/* Appends a zeroed item to res->items, growing it by doubling. */
+static struct store_item *item_add(struct store_result *res, size_t *cap)
+{
+    if (res->nitems == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        res->items = pl_realloc(res->items, *cap * sizeof(*res->items));
+    }
+    struct store_item *it = &res->items[res->nitems++];
+    memset(it, 0, sizeof(*it));
+    return it;
+}
+
+static int kv_list(struct sqlite_db *d, const struct store_args *a,
+                   struct store_result *res)
+{
+    sqlite3_stmt *st = d->stmt[ST_KV_LIST];
+    bind_area(st, a);
+    size_t cap = 0, len;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_item *it = item_add(res, &cap);
+        it->key = copy_column(st, 0, &len);
+        it->value = copy_column(st, 1, &it->value_len);
+    }
+    finish(st);
+    if (rc != SQLITE_DONE) {
+        items_clear(res);
+        return fail(d, "kv_list", rc);
+    }
+    return STORE_OK;
+}
+
+static int kv_clear(struct sqlite_db *d, const struct store_args *a)
+{
+    sqlite3_stmt *st = d->stmt[ST_KV_CLEAR];
+    bind_area(st, a);
+    int rc = run(st);
+    return rc == SQLITE_DONE ? STORE_OK : fail(d, "kv_clear", rc);
+}
+
+/* --- logs ----------------------------------------------------------------- */
+
+/* Steps a bound single-integer query into *out and resets it. */
+static int step_int(struct sqlite_db *d, sqlite3_stmt *st, const char *what,
+                    long long *out)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    finish(st);
+    return rc == SQLITE_ROW ? STORE_OK : fail(d, what, rc);
+}
+
+/* Steps a bound query: STORE_OK if it has a row, STORE_NOT_FOUND if not. */
+static int step_exists(struct sqlite_db *d, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    finish(st);
+    if (rc == SQLITE_ROW)
+        return STORE_OK;
+    return rc == SQLITE_DONE ? STORE_NOT_FOUND : fail(d, what, rc);
+}
+
+/*
+ * Appends with the checks in this order: the account (NOT_FOUND), the id
+ * (EXISTS, from the unique constraint), then the quota (LIMIT).  The quota
+ * is checked after the insert, inside the request's savepoint that
+ * sqlite_exec() rolls back on failure, so that a retried append of a row
+ * that is already stored reports EXISTS (the caller may treat it as done)
+ * rather than LIMIT.
+ */
+static int log_append(struct sqlite_db *d, const struct store_args *a,
+                      struct store_result *res)
+{
+    if (a->need_account) {
+        sqlite3_stmt *st = d->stmt[ST_ACCOUNT_EXISTS];
+        bind_user(st, a);
+        int status = step_exists(d, st, "log_append");
+        if (status != STORE_OK)
+            return status;
+    }
+    sqlite3_stmt *st = d->stmt[ST_LOG_INSERT];
+    bind_area(st, a);
+    sqlite3_bind_text(st, 4, a->id, -1, SQLITE_STATIC);
+    if (a->with)
+        sqlite3_bind_text(st, 5, a->with, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, a->stamp);
+    sqlite3_bind_blob64(st, 7, a->value, a->value_len, SQLITE_STATIC);
+    int rc = run(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return STORE_EXISTS;
+    if (rc != SQLITE_DONE)
+        return fail(d, "log_append", rc);
+    res->seq = sqlite3_last_insert_rowid(d->db);
+    if (a->max_rows > 0) {
+        st = d->stmt[ST_LOG_OVER_QUOTA];
+        bind_area(st, a);
+        sqlite3_bind_int64(st, 4, a->max_rows);
+        int status = step_exists(d, st, "log_append");
+        if (status != STORE_NOT_FOUND) {
+            res->seq = 0;
+            return status == STORE_OK ? STORE_LIMIT : status;
+        }
+    }
+    return STORE_OK;
+}
+
+/* The ids as a JSON array of strings, for json_each() (RFC 8259 §7: '"',
+ * '\' and control characters escaped; the ids are UTF-8 from the XML
+ * parser, passed through). */
+static char *json_array_of(const char *const *ids)
+{
+    struct buf b = BUF_INIT;
+    buf_putc(&b, '[');
+    for (size_t i = 0; ids[i]; i++) {
+        buf_puts(&b, i ? ",\"" : "\"");
+        for (const unsigned char *p = (const unsigned char *)ids[i]; *p; p++) {
+            if (*p == '"' || *p == '\\') {
+                buf_putc(&b, '\\');
+                buf_putc(&b, (char)*p);
+            } else if (*p < 0x20) {
+                buf_printf(&b, "\\u%04x", *p);
+            } else {
+                buf_putc(&b, (char)*p);
+            }
+        }
+        buf_putc(&b, '"');
+    }
+    buf_putc(&b, ']');
+    return buf_detach(&b);
+}
+
+/*
+ * Without statistics SQLite's planner needs help (checked with EXPLAIN
+ * QUERY PLAN on SQLite 3.40):
+ * - the stamp terms carry a unary '+', which keeps them from being index
+ *   terms: otherwise the planner takes the (host, area, stamp) index meant
+ *   for expiry and scans every user of the host;
+ * - with 'ids' every other term but the area's is '+'-ed too, and the
+ *   order is by '+seq', so that the few listed ids are looked up in the
+ *   unique (host, user, area, id) index and sorted, rather than the whole
+ *   area walked in seq order;
+ * - otherwise the seq bounds and the order use the seq order of the
+ *   (host, user, area[, peer]) indexes: a page reads about 'limit' rows;
+ * - the count with no stamp bounds is covered by the index alone.
+ */
+static void log_query_sql(struct buf *b, int flags)
+{
+    const char *plus = flags & QF_IDS ? "+" : "";
+    buf_puts(b, flags & QF_COUNT ? "SELECT count(*)"
+             : "SELECT seq, id, peer, stamp, value");
+    buf_puts(b, " FROM log WHERE host = ?1 AND user = ?2 AND area = ?3");
+    if (flags & QF_START)
+        buf_puts(b, " AND +stamp >= ?4");
+    if (flags & QF_END)
+        buf_puts(b, " AND +stamp <= ?5");
+    if (flags & QF_WITH)
+        buf_printf(b, " AND %speer = ?6", plus);
+    if (flags & QF_IDS)
+        buf_puts(b, " AND id IN (SELECT value FROM json_each(?7))");
+    if (!(flags & QF_COUNT)) {
+        buf_printf(b, " AND %sseq > ?8 AND %sseq < ?9 ORDER BY %sseq%s LIMIT ?10",
+                   plus, plus, plus, flags & QF_DESC ? " DESC" : "");
+    }
+}
+
+/* The statement for 'flags', bound with everything but the seq bounds and
+ * the limit; NULL (logged) if it cannot be prepared. */
+static sqlite3_stmt *log_query_stmt(struct sqlite_db *d, int flags,
+                                    const struct store_args *a, const char *ids_json)
+{
+    sqlite3_stmt **slot = &d->log_query[flags];
+    if (!*slot) {
+        struct buf sql = BUF_INIT;
+        log_query_sql(&sql, flags);
+        int rc = sqlite3_prepare_v3(d->db, sql.data, -1, SQLITE_PREPARE_PERSISTENT,
+                                    slot, NULL);
+        if (rc != SQLITE_OK)
+            log_error("store: sqlite: cannot prepare '%s': %s", sql.data,
+                      sqlite3_errmsg(d->db));
+        buf_release(&sql);
+        if (rc != SQLITE_OK)
+            return NULL;
+    }
+    sqlite3_stmt *st = *slot;
+    bind_area(st, a);
+    /* XEP-0313 §4.1.2: both bounds inclusive. */
+    if (flags & QF_START)
+        sqlite3_bind_int64(st, 4, a->start);
+    if (flags & QF_END)
+        sqlite3_bind_int64(st, 5, a->end);
+    if (flags & QF_WITH)
+        sqlite3_bind_text(st, 6, a->with, -1, SQLITE_STATIC);
+    if (flags & QF_IDS)
+        sqlite3_bind_text(st, 7, ids_json, -1, SQLITE_STATIC);
+    return st;
+}
+
+/* The seq of row 'id' of the user's area in *seq: STORE_OK, or
+ * STORE_NOT_FOUND (XEP-0313 §4.1.3, XEP-0059 §2.4: item-not-found). */
+static int seq_of(struct sqlite_db *d, const struct store_args *a, const char *id,
+                  long long *seq)
+{
+    sqlite3_stmt *st = d->stmt[ST_LOG_SEQ_OF];
+    bind_area(st, a);
+    sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    finish(st);
+    if (rc == SQLITE_ROW)
+        return STORE_OK;
+    return rc == SQLITE_DONE ? STORE_NOT_FOUND : fail(d, "log_query", rc);
+}
+
+/* Reverses res->items in place (a reverse page is read newest first). */
+static void items_reverse(struct store_result *res)
+{
+    for (size_t i = 0, j = res->nitems; i + 1 < j; i++, j--) {
+        struct store_item t = res->items[i];
+        res->items[i] = res->items[j - 1];
+        res->items[j - 1] = t;
+    }
+}
+
+/*
+ * XEP-0313 §4 with XEP-0059 paging.  The filters (with, start/end, ids)
+ * define the result set; res->seq is its size (RSM <count/>, which
+ * ignores the page: XEP-0059 §2.7).  after_id/before_id narrow it to the
+ * rows strictly between them by seq.  Of those, the first 'limit' rows
+ * are the page, or with 'reverse' the last 'limit' (RSM <before/>: the
+ * page just before, XEP-0059 §2.3, or the last page, §2.5), read newest
+ * first and turned around so that pages always come oldest first.  One
+ * row more than the limit is read: if it exists, the limit cut rows off
+ * in the paging direction (res->more; the MAM <fin/> is then not
+ * complete='true', XEP-0313 §4.3).
+ */
+static int log_query(struct sqlite_db *d, const struct store_args *a,
+                     struct store_result *res)
+{
+    long long after = INT64_MIN, before = INT64_MAX;
+    int status;
+    if (a->after_id && (status = seq_of(d, a, a->after_id, &after)) != STORE_OK)
+        return status;
+    if (a->before_id && (status = seq_of(d, a, a->before_id, &before)) != STORE_OK)
+        return status;
+
+    int flags = (a->with ? QF_WITH : 0) | (a->ids ? QF_IDS : 0)
+        | (a->start ? QF_START : 0) | (a->end ? QF_END : 0);
+    char *ids_json = a->ids ? json_array_of(a->ids) : NULL;
+    if (ids_json) {
+        /* XEP-0313 §4.1.3: an unknown id in 'ids' is item-not-found. */
+        sqlite3_stmt *st = d->stmt[ST_LOG_MISSING_IDS];
+        bind_area(st, a);
+        sqlite3_bind_text(st, 4, ids_json, -1, SQLITE_STATIC);
+        long long missing = 0;
+        status = step_int(d, st, "log_query", &missing);
+        if (status == STORE_OK && missing > 0)
+            status = STORE_NOT_FOUND;
+        if (status != STORE_OK)
+            goto out;
+    }
+
+    sqlite3_stmt *st = log_query_stmt(d, flags | QF_COUNT, a, ids_json);
+    status = st ? step_int(d, st, "log_query", &res->seq) : STORE_ERROR;
+    if (status != STORE_OK)
+        goto out;
+
+    st = log_query_stmt(d, flags | (a->reverse ? QF_DESC : 0), a, ids_json);
+    if (!st) {
+        status = STORE_ERROR;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 8, after);
+    sqlite3_bind_int64(st, 9, before);
+    /* limit + 1 detects a cut; a limit that large is no limit at all. */
+    bool limited = a->limit > 0 && a->limit < INT64_MAX;
+    sqlite3_bind_int64(st, 10, limited ? a->limit + 1 : -1);
+    size_t cap = 0, len;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (limited && (long long)res->nitems == a->limit) {
+            res->more = true;
+            continue;           /* the extra row: SQLITE_DONE comes next */
+        }
+        struct store_item *it = item_add(res, &cap);
+        it->seq = sqlite3_column_int64(st, 0);
+        it->key = copy_column(st, 1, &len);
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+            it->with = copy_column(st, 2, &len);
+        it->stamp = sqlite3_column_int64(st, 3);
+        it->value = copy_column(st, 4, &it->value_len);
+    }
+    finish(st);
+    if (rc != SQLITE_DONE) {
+        status = fail(d, "log_query", rc);
+        goto out;
+    }
+    if (a->reverse)
+        items_reverse(res);
+    status = STORE_OK;
+
+out:
+    free(ids_json);
+    if (status != STORE_OK) {
+        items_clear(res);
+        res->seq = 0;
+        res->more = false;
+    }
+    return status;
+}
+
+static int log_delete(struct sqlite_db *d, const struct store_args *a,
+                      struct store_result *res)
+{
+    if (!a->ids) {
+        sqlite3_stmt *st = d->stmt[ST_LOG_DELETE_UPTO];
+        bind_area(st, a);
+        /* 0 is "all"; a negative bound matches nothing. */
+        sqlite3_bind_int64(st, 4, a->upto_seq != 0 ? a->upto_seq : INT64_MAX);
+        int rc = run(st);
+        if (rc != SQLITE_DONE)
+            return fail(d, "log_delete", rc);
+        res->seq = sqlite3_changes64(d->db);
+        return STORE_OK;
+    }
+    sqlite3_stmt *st = d->stmt[ST_LOG_DELETE_ID];
+    for (size_t i = 0; a->ids[i]; i++) {
+        bind_area(st, a);
+        sqlite3_bind_text(st, 4, a->ids[i], -1, SQLITE_STATIC);
+        int rc = run(st);
+        if (rc != SQLITE_DONE) {
+            res->seq = 0;
+            return fail(d, "log_delete", rc);
+        }
+        res->seq += sqlite3_changes64(d->db);
+    }
+    return STORE_OK;
+}
+
+static int log_expire(struct sqlite_db *d, const struct store_args *a,
+                      struct store_result *res)
+{
+    sqlite3_stmt *st = d->stmt[ST_LOG_EXPIRE];
+    sqlite3_bind_text(st, 1, a->host, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->area, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, a->before);
+    int rc = run(st);
+    if (rc != SQLITE_DONE)
+        return fail(d, "log_expire", rc);
+    res->seq = sqlite3_changes64(d->db);
+    return STORE_OK;
+}
+
+static int log_count(struct sqlite_db *d, const struct store_args *a,
+                     struct store_result *res)
+{
+    sqlite3_stmt *st = d->stmt[ST_LOG_COUNT];
+    bind_area(st, a);
+    return step_int(d, st, "log_count", &res->seq);
+}
+
 static bool is_write(enum store_op op)
 {
     return op == STORE_OP_ACCOUNT_CREATE || op == STORE_OP_ACCOUNT_SET_CREDS
-        || op == STORE_OP_ACCOUNT_DELETE || op == STORE_OP_KV_SET;
+        || op == STORE_OP_ACCOUNT_DELETE || op == STORE_OP_KV_SET
+        || op == STORE_OP_KV_CLEAR || op == STORE_OP_LOG_APPEND
+        || op == STORE_OP_LOG_DELETE || op == STORE_OP_LOG_EXPIRE;
 }
 
 static void sqlite_exec(void *db, enum store_op op, const struct store_args *a,
@@ -515,6 +965,13 @@ static void sqlite_exec(void *db, enum store_op op, const struct store_args *a,
     case STORE_OP_ACCOUNT_LIST:      status = account_list(d, a, res); break;
     case STORE_OP_KV_GET:            status = kv_get(d, a, res); break;
     case STORE_OP_KV_SET:            status = kv_set(d, a); break;
+    case STORE_OP_KV_LIST:           status = kv_list(d, a, res); break;
+    case STORE_OP_KV_CLEAR:          status = kv_clear(d, a); break;
+    case STORE_OP_LOG_APPEND:        status = log_append(d, a, res); break;
+    case STORE_OP_LOG_QUERY:         status = log_query(d, a, res); break;
+    case STORE_OP_LOG_DELETE:        status = log_delete(d, a, res); break;
+    case STORE_OP_LOG_EXPIRE:        status = log_expire(d, a, res); break;
+    case STORE_OP_LOG_COUNT:         status = log_count(d, a, res); break;
     default:
         PL_ASSERT(!"store op without a backend implementation");
     }

@@ -14,6 +14,7 @@
 #ifndef PARLEY_STORAGE_SQLITE_SQLITE_H
 #define PARLEY_STORAGE_SQLITE_SQLITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/buf.h"
@@ -30,6 +31,13 @@ enum store_op {
     STORE_OP_ACCOUNT_LIST,
     STORE_OP_KV_GET,
     STORE_OP_KV_SET,            /* value NULL: delete */
+    STORE_OP_KV_LIST,
+    STORE_OP_KV_CLEAR,
+    STORE_OP_LOG_APPEND,
+    STORE_OP_LOG_QUERY,
+    STORE_OP_LOG_DELETE,
+    STORE_OP_LOG_EXPIRE,
+    STORE_OP_LOG_COUNT,
     STORE_OP_WORK,
 };
 
@@ -39,10 +47,28 @@ struct store_args {
     const char *user;
     const char *host;
     const char *creds;          /* account_create, account_set_creds */
-    const char *area;           /* kv */
+    const char *area;           /* kv, log */
     const char *key;            /* kv */
-    const char *value;          /* kv_set; NULL deletes */
+    const char *value;          /* kv_set (NULL deletes), log_append */
     size_t value_len;
+
+    /* log_append */
+    const char *id;
+    const char *with;           /* also log_query; NULL: none / any */
+    long long stamp;
+    long long max_rows;         /* > 0: quota */
+    bool need_account;
+
+    /* log_query */
+    long long start, end;       /* 0: open */
+    const char *after_id, *before_id;
+    long long limit;            /* 0: none */
+    bool reverse;
+
+    /* log_query, log_delete: NULL-terminated, NULL when unset */
+    const char *const *ids;
+    long long upto_seq;         /* log_delete without ids; 0: all */
+    long long before;           /* log_expire: stamps below this go */
 };
 
 /*
@@ -59,7 +85,8 @@ struct store_backend {
     /* Opens the batch transaction.  0, or -1 (logged). */
     int (*begin)(void *db);
     /* Executes one request inside the batch; fills res->status and, for
-     * reads, res->value / res->rows (heap, freed by store.c with free()).
+     * reads, res->value / res->rows / res->items (heap, freed by store.c
+     * with free(): each item's key, value and with, then the array).
      * A request that fails on its own (constraint, not found) must leave
      * the batch's other writes intact. */
     void (*exec)(void *db, enum store_op op, const struct store_args *a,

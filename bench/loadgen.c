@@ -1,0 +1,931 @@
+/*
+ * loadgen.c - an XMPP load generator for Parley, ejabberd and Prosody
+ * (issue 7).  A real client on libevent: TCP, STARTTLS or direct TLS,
+ * SASL SCRAM-SHA-1, resource binding, roster get, initial presence, then a
+ * scenario.  One process, one loop; run several processes (one per core)
+ * for more load.  Source addresses are spread over 127.0.0.0/8 so that
+ * ephemeral ports never run out at tens of thousands of connections.
+ *
+ * Scenarios (--scenario):
+ *   register  XEP-0077 in-band registration of the users (bench setup)
+ *   login     full logins, --rate per second, each connection closed once
+ *             online; prints logins/s and login latency percentiles
+ *   idle      --conns sessions logged in and kept with whitespace
+ *             keepalives until --duration ends (memory per session)
+ *   chat      --conns sessions in pairs send each other messages at a
+ *             total of --rate per second; prints delivered/s and latency
+ *
+ * The result is one JSON object on stdout (--json) or a short table.
+ * Parsing uses Parley's own stream parser (pl_xml): the load generator
+ * links no server code beyond it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "core/base64.h"
+#include "core/buf.h"
+#include "core/mem.h"
+#include "xml/xml.h"
+
+#define NS_TLS      "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL     "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_BIND     "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_REGISTER "jabber:iq:register"
+
+enum scenario { SC_REGISTER, SC_LOGIN, SC_IDLE, SC_CHAT };
+enum tls_mode { TLS_NONE, TLS_STARTTLS, TLS_DIRECT };
+
+enum conn_state {
+    CS_CONNECTING,
+    CS_FEATURES1,           /* first features: starttls or mechanisms */
+    CS_PROCEED,
+    CS_FEATURES2,           /* after TLS: mechanisms (and register) */
+    CS_REGISTER,
+    CS_CHALLENGE,
+    CS_SUCCESS,
+    CS_FEATURES3,           /* after SASL: bind */
+    CS_BIND,
+    CS_ROSTER,
+    CS_ONLINE,
+    CS_DONE,
+};
+
+struct opts {
+    const char *ip;
+    int port;
+    const char *domain;
+    const char *user_prefix;    /* accounts are <prefix><number> */
+    const char *password;
+    int first_user;
+    int users;                  /* number of distinct accounts */
+    int conns;                  /* idle/chat: simultaneous sessions */
+    double rate;                /* login: logins/s; chat: messages/s total */
+    double duration;            /* seconds of the measured phase */
+    int concurrency;            /* login/register: connections in flight at most */
+    enum scenario sc;
+    enum tls_mode tls;
+    int src_base;               /* spread sources over 127.<x>.<y>.<z> */
+    bool json;
+    int body_len;
+};
+
+struct lg;
+
+struct conn {
+    struct lg *lg;
+    int user;
+    struct bufferevent *bev;
+    struct xml_stream *xs;
+    enum conn_state st;
+    double t0;                  /* connect time (login latency) */
+    char cnonce[25];
+    struct buf cfb;             /* client-first-message-bare */
+    unsigned char server_sig[EVP_MAX_MD_SIZE];
+    unsigned server_sig_len;
+    int peer;                   /* chat: index of the partner connection */
+    bool tls_on;
+    bool tcp_up;
+};
+
+/* Latency samples in microseconds. */
+struct samples {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+struct lg {
+    struct opts o;
+    struct event_base *base;
+    SSL_CTX *ssl_ctx;
+    struct xml_limits limits;
+    struct conn **conns;
+    size_t nconns;
+    int next_user;              /* login/register: next account to use */
+    int in_flight;
+    int online;
+    unsigned long long ok, failed, sent, received;
+    struct samples login_lat, msg_lat;
+    double t_start, t_measure, t_end;
+    bool measuring, stopping;
+    struct event *tick;
+    double send_credit;
+    double last_tick;           /* credit grows with real elapsed time */
+    size_t send_rr;
+    unsigned src_next;
+    struct buf scratch;
+    /* SCRAM: SaltedPassword per salt (each account has its own salt, but
+     * logins repeat accounts: PBKDF2 once per account per run). */
+    struct salt_cache { char *salt; unsigned iter; unsigned char sp[20]; } *salts;
+    size_t nsalts, capsalts;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t now_us_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void sample_add(struct samples *s, double seconds)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 4096;
+        s->v = pl_realloc(s->v, s->cap * sizeof(*s->v));
+    }
+    double us = seconds * 1e6;
+    s->v[s->n++] = us > 4e9 ? UINT32_MAX : (uint32_t)us;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Percentile p (0..100) in milliseconds; samples must be sorted. */
+static double pct_ms(const struct samples *s, double p)
+{
+    if (!s->n)
+        return 0;
+    size_t i = (size_t)ceil(p / 100.0 * (double)s->n);
+    if (i > 0)
+        i--;
+    if (i >= s->n)
+        i = s->n - 1;
+    return s->v[i] / 1000.0;
+}
+
+/* --- connection plumbing ------------------------------------------------- */
+
+static void conn_start(struct lg *lg, struct conn *c);
+static void conn_finish(struct conn *c, bool ok);
+
+static void put(struct conn *c, const char *s)
+{
+    bufferevent_write(c->bev, s, strlen(s));
+}
+
+static void send_header(struct conn *c)
+{
+    struct buf *b = &c->lg->scratch;
+    buf_clear(b);
+    buf_printf(b, "<?xml version='1.0'?><stream:stream to='%s' version='1.0' "
+               "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+               c->lg->o.domain);
+    bufferevent_write(c->bev, b->data, b->len);
+}
+
+static void user_name(const struct lg *lg, int user, char *out, size_t len)
+{
+    snprintf(out, len, "%s%d", lg->o.user_prefix, user);
+}
+
+static void fail(struct conn *c, const char *why)
+{
+    /* The first few failures say why; the count says how many. */
+    if (c->lg->failed < 5)
+        fprintf(stderr, "loadgen: user %d: %s\n", c->user, why);
+    conn_finish(c, false);
+}
+
+/* SCRAM-SHA-1 (RFC 5802) client side. */
+static void send_auth(struct conn *c)
+{
+    unsigned char rnd[18];
+    RAND_bytes(rnd, sizeof(rnd));
+    struct buf nb = BUF_INIT;
+    base64_encode(&nb, rnd, sizeof(rnd));
+    snprintf(c->cnonce, sizeof(c->cnonce), "%s", nb.data);
+    buf_release(&nb);
+    char u[128];
+    user_name(c->lg, c->user, u, sizeof(u));
+    buf_clear(&c->cfb);
+    buf_printf(&c->cfb, "n=%s,r=%s", u, c->cnonce);
+    struct buf msg = BUF_INIT, b64 = BUF_INIT;
+    buf_printf(&msg, "n,,%s", c->cfb.data);
+    base64_encode(&b64, msg.data, msg.len);
+    struct buf *b = &c->lg->scratch;
+    buf_clear(b);
+    buf_printf(b, "<auth xmlns='" NS_SASL "' mechanism='SCRAM-SHA-1'>%s</auth>", b64.data);
+    bufferevent_write(c->bev, b->data, b->len);
+    buf_release(&msg);
+    buf_release(&b64);
+    c->st = CS_CHALLENGE;
+}
+
+static const unsigned char *salted_password(struct lg *lg, const char *salt_b64,
+                                            unsigned iter)
+{
+    for (size_t i = 0; i < lg->nsalts; i++)
+        if (lg->salts[i].iter == iter && strcmp(lg->salts[i].salt, salt_b64) == 0)
+            return lg->salts[i].sp;
+    struct buf salt = BUF_INIT;
+    if (base64_decode(&salt, salt_b64, strlen(salt_b64)) < 0) {
+        buf_release(&salt);
+        return NULL;
+    }
+    if (lg->nsalts == lg->capsalts) {
+        lg->capsalts = lg->capsalts ? lg->capsalts * 2 : 256;
+        lg->salts = pl_realloc(lg->salts, lg->capsalts * sizeof(*lg->salts));
+    }
+    struct salt_cache *e = &lg->salts[lg->nsalts++];
+    e->salt = pl_strdup(salt_b64);
+    e->iter = iter;
+    PKCS5_PBKDF2_HMAC(lg->o.password, (int)strlen(lg->o.password),
+                      (const unsigned char *)salt.data, (int)salt.len, (int)iter,
+                      EVP_sha1(), 20, e->sp);
+    buf_release(&salt);
+    return e->sp;
+}
+
+/* Returns the value of attribute k in a SCRAM message, copied into out. */
+static bool scram_attr(const char *msg, char k, char *out, size_t len)
+{
+    for (const char *p = msg; p && *p;) {
+        if (p[0] == k && p[1] == '=') {
+            const char *e = strchr(p, ',');
+            size_t n = e ? (size_t)(e - p - 2) : strlen(p + 2);
+            if (n >= len)
+                return false;
+            memcpy(out, p + 2, n);
+            out[n] = '\0';
+            return true;
+        }
+        p = strchr(p, ',');
+        if (p)
+            p++;
+    }
+    return false;
+}
+
+static void handle_challenge(struct conn *c, struct stanza *st)
+{
+    struct arena *a = st->arena;
+    const char *text = xml_text(a, st->root);
+    struct buf sfm = BUF_INIT;
+    if (base64_decode(&sfm, text, strlen(text)) < 0) {
+        buf_release(&sfm);
+        fail(c, "bad challenge");
+        return;
+    }
+    char nonce[256], salt[256], iters[16];
+    if (!scram_attr(sfm.data, 'r', nonce, sizeof(nonce)) ||
+        !scram_attr(sfm.data, 's', salt, sizeof(salt)) ||
+        !scram_attr(sfm.data, 'i', iters, sizeof(iters)) ||
+        strncmp(nonce, c->cnonce, strlen(c->cnonce)) != 0) {
+        buf_release(&sfm);
+        fail(c, "bad server-first-message");
+        return;
+    }
+    const unsigned char *sp = salted_password(c->lg, salt, (unsigned)atoi(iters));
+    if (!sp) {
+        buf_release(&sfm);
+        fail(c, "bad salt");
+        return;
+    }
+    unsigned char ck[20], sk[20], stored[20], sig[20], proof[20];
+    unsigned l;
+    HMAC(EVP_sha1(), sp, 20, (const unsigned char *)"Client Key", 10, ck, &l);
+    HMAC(EVP_sha1(), sp, 20, (const unsigned char *)"Server Key", 10, sk, &l);
+    SHA1(ck, 20, stored);
+    struct buf wo = BUF_INIT;       /* client-final-message-without-proof */
+    buf_printf(&wo, "c=biws,r=%s", nonce);
+    struct buf am = BUF_INIT;       /* AuthMessage */
+    buf_printf(&am, "%s,%s,%s", c->cfb.data, sfm.data, wo.data);
+    HMAC(EVP_sha1(), stored, 20, (const unsigned char *)am.data, am.len, sig, &l);
+    for (int i = 0; i < 20; i++)
+        proof[i] = ck[i] ^ sig[i];
+    HMAC(EVP_sha1(), sk, 20, (const unsigned char *)am.data, am.len, c->server_sig,
+         &c->server_sig_len);
+    struct buf p64 = BUF_INIT;
+    base64_encode(&p64, proof, 20);
+    buf_printf(&wo, ",p=%s", p64.data);
+    struct buf out = BUF_INIT;
+    base64_encode(&out, wo.data, wo.len);
+    struct buf *b = &c->lg->scratch;
+    buf_clear(b);
+    buf_printf(b, "<response xmlns='" NS_SASL "'>%s</response>", out.data);
+    bufferevent_write(c->bev, b->data, b->len);
+    buf_release(&sfm);
+    buf_release(&wo);
+    buf_release(&am);
+    buf_release(&p64);
+    buf_release(&out);
+    c->st = CS_SUCCESS;
+}
+
+static bool check_success(struct conn *c, struct stanza *st)
+{
+    const char *text = xml_text(st->arena, st->root);
+    struct buf sfm = BUF_INIT;
+    bool ok = base64_decode(&sfm, text, strlen(text)) == 0;
+    char v[128];
+    ok = ok && scram_attr(sfm.data, 'v', v, sizeof(v));
+    struct buf want = BUF_INIT;
+    if (ok) {
+        base64_encode(&want, c->server_sig, c->server_sig_len);
+        ok = strcmp(want.data, v) == 0;
+    }
+    buf_release(&sfm);
+    buf_release(&want);
+    return ok;
+}
+
+static void send_register(struct conn *c)
+{
+    char u[128];
+    user_name(c->lg, c->user, u, sizeof(u));
+    struct buf *b = &c->lg->scratch;
+    buf_clear(b);
+    buf_printf(b, "<iq type='set' id='reg'><query xmlns='" NS_REGISTER "'>"
+               "<username>%s</username><password>%s</password></query></iq>",
+               u, c->lg->o.password);
+    bufferevent_write(c->bev, b->data, b->len);
+    c->st = CS_REGISTER;
+}
+
+static void restart_stream(struct conn *c)
+{
+    xml_stream_reset(c->xs);
+    send_header(c);
+}
+
+static void start_tls(struct conn *c)
+{
+    SSL *ssl = SSL_new(c->lg->ssl_ctx);
+    SSL_set_tlsext_host_name(ssl, c->lg->o.domain);
+    struct bufferevent *tb = bufferevent_openssl_filter_new(
+        c->lg->base, c->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
+        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    c->bev = tb;
+    c->tls_on = true;
+}
+
+static void on_read(struct bufferevent *bev, void *ud);
+static void on_event(struct bufferevent *bev, short what, void *ud);
+
+static void go_online(struct conn *c)
+{
+    struct lg *lg = c->lg;
+    c->st = CS_ONLINE;
+    lg->online++;
+    lg->ok++;
+    sample_add(&lg->login_lat, now_s() - c->t0);
+    if (lg->o.sc == SC_LOGIN) {
+        put(c, "</stream:stream>");
+        conn_finish(c, true);
+    }
+}
+
+static void handle_features(struct conn *c, struct stanza *st)
+{
+    struct lg *lg = c->lg;
+    struct xml_node *root = st->root;
+    if (c->st == CS_FEATURES1 && lg->o.tls == TLS_STARTTLS && !c->tls_on) {
+        if (!xml_child(root, NS_TLS, "starttls")) {
+            fail(c, "no starttls offered");
+            return;
+        }
+        put(c, "<starttls xmlns='" NS_TLS "'/>");
+        c->st = CS_PROCEED;
+        return;
+    }
+    if (c->st == CS_FEATURES1 || c->st == CS_FEATURES2) {
+        if (lg->o.sc == SC_REGISTER)
+            send_register(c);
+        else
+            send_auth(c);
+        return;
+    }
+    if (c->st == CS_FEATURES3) {
+        put(c, "<iq type='set' id='b'><bind xmlns='" NS_BIND "'><resource>lg</resource></bind></iq>");
+        c->st = CS_BIND;
+    }
+}
+
+static void handle_message(struct conn *c, struct stanza *st)
+{
+    struct lg *lg = c->lg;
+    struct xml_node *body = xml_child(st->root, NULL, "body");
+    if (!body)
+        return;
+    const char *t = xml_text(st->arena, body);
+    unsigned long long us = strtoull(t, NULL, 10);
+    lg->received++;
+    if (lg->measuring && us) {
+        uint64_t n = now_us_wall();
+        sample_add(&lg->msg_lat, n > us ? (double)(n - us) / 1e6 : 0);
+    }
+}
+
+static void on_stanza(void *ud, struct stanza *st)
+{
+    struct conn *c = ud;
+    struct xml_node *root = st->root;
+    const char *name = root->name;
+    if (strcmp(name, "error") == 0) {
+        struct xml_node *cond = xml_child(root, "urn:ietf:params:xml:ns:xmpp-streams", NULL);
+        char why[160];
+        snprintf(why, sizeof(why), "stream error <%s/>", cond ? cond->name : "?");
+        fail(c, why);
+    } else if (strcmp(name, "features") == 0) {
+        handle_features(c, st);
+    } else if (c->st == CS_PROCEED && strcmp(name, "proceed") == 0) {
+        start_tls(c);
+        bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        xml_stream_reset(c->xs);
+        send_header(c);
+        c->st = CS_FEATURES2;
+    } else if (c->st == CS_CHALLENGE && strcmp(name, "challenge") == 0) {
+        handle_challenge(c, st);
+    } else if (c->st == CS_SUCCESS && strcmp(name, "success") == 0) {
+        if (!check_success(c, st)) {
+            fail(c, "server signature mismatch");
+        } else {
+            c->st = CS_FEATURES3;
+            restart_stream(c);
+        }
+    } else if (strcmp(name, "failure") == 0) {
+        fail(c, "SASL failure");
+    } else if (strcmp(name, "iq") == 0) {
+        const char *type = xml_attr(root, "type");
+        bool ok = type && strcmp(type, "result") == 0;
+        if (c->st == CS_REGISTER) {
+            struct xml_node *e = xml_child(root, NULL, "error");
+            bool conflict = e && xml_child(e, NULL, "conflict");
+            if (ok || conflict) {
+                c->lg->ok++;
+                put(c, "</stream:stream>");
+                conn_finish(c, true);
+            } else {
+                fail(c, "registration refused");
+            }
+        } else if (c->st == CS_BIND) {
+            if (!ok) {
+                fail(c, "bind failed");
+            } else {
+                put(c, "<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>");
+                c->st = CS_ROSTER;
+            }
+        } else if (c->st == CS_ROSTER) {
+            put(c, "<presence/>");
+            go_online(c);
+        } else if (type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)) {
+            /* Answer server pings and the like: an unanswered IQ is rude. */
+            struct buf *b = &c->lg->scratch;
+            buf_clear(b);
+            const char *id = xml_attr(root, "id");
+            const char *from = xml_attr(root, "from");
+            buf_printf(b, "<iq type='error' id='%s'%s%s%s><error type='cancel'>"
+                       "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                       "</error></iq>", id ? id : "", from ? " to='" : "",
+                       from ? from : "", from ? "'" : "");
+            bufferevent_write(c->bev, b->data, b->len);
+        }
+    } else if (strcmp(name, "message") == 0) {
+        handle_message(c, st);
+    }
+    stanza_unref(st);
+}
+
+static void on_open(void *ud, const struct xml_node *root)
+{
+    (void)ud;
+    (void)root;
+}
+
+static void on_close(void *ud)
+{
+    struct conn *c = ud;
+    if (c->st != CS_DONE)
+        fail(c, "stream closed by the server");
+}
+
+static void on_parse_error(void *ud, enum xml_error err, const char *text)
+{
+    struct conn *c = ud;
+    (void)err;
+    (void)text;
+    fail(c, "XML error");
+}
+
+static const struct xml_stream_cb parser_cb = {
+    .open = on_open,
+    .stanza = on_stanza,
+    .close = on_close,
+    .error = on_parse_error,
+};
+
+static void on_read(struct bufferevent *bev, void *ud)
+{
+    struct conn *c = ud;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    while (c->bev == bev && evbuffer_get_length(in) > 0 && c->st != CS_DONE) {
+        char chunk[8192];
+        int n = evbuffer_remove(in, chunk, sizeof(chunk));
+        if (n <= 0)
+            break;
+        if (xml_stream_feed(c->xs, chunk, (size_t)n) < 0)
+            break;
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *ud)
+{
+    struct conn *c = ud;
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        if (c->tcp_up)
+            return;             /* the TLS handshake finished: nothing to do */
+        c->tcp_up = true;
+        if (c->lg->o.tls == TLS_DIRECT && !c->tls_on) {
+            start_tls(c);
+            bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+            bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        }
+        send_header(c);
+        c->st = c->tls_on ? CS_FEATURES2 : CS_FEATURES1;
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (c->st != CS_DONE)
+            fail(c, (what & BEV_EVENT_EOF) ? "connection closed" : "connection error");
+    }
+}
+
+/* --- lifecycle ------------------------------------------------------------- */
+
+static void conn_free(struct conn *c)
+{
+    if (c->bev)
+        bufferevent_free(c->bev);
+    c->bev = NULL;
+    if (c->xs)
+        xml_stream_free(c->xs);
+    c->xs = NULL;
+    buf_release(&c->cfb);
+}
+
+/* A connection reached its end: online (login scenario), registered, or
+ * failed.  The struct is reused for the next login of the scenario. */
+static void conn_finish(struct conn *c, bool ok)
+{
+    struct lg *lg = c->lg;
+    if (c->st == CS_DONE)
+        return;
+    bool was_online = c->st == CS_ONLINE;
+    c->st = CS_DONE;
+    if (!ok)
+        lg->failed++;
+    if (was_online && lg->o.sc != SC_LOGIN)
+        lg->online--;
+    lg->in_flight--;
+    /* Freed by the next conn_start (from the timer): we may be inside
+     * this bufferevent's or this parser's callback now. */
+    if (c->bev) {
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    }
+}
+
+static void set_source(struct lg *lg, evutil_socket_t fd)
+{
+    /* 127.<base>.<hi>.<lo> with lo in 1..254: each source address has its
+     * own 28k ephemeral ports. */
+    unsigned n = lg->src_next++;
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    unsigned hi = (n / 254) % 256, lo = n % 254 + 1;
+    sin.sin_addr.s_addr = htonl((127u << 24) | ((unsigned)lg->o.src_base << 16) | (hi << 8) | lo);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && !lg->o.json)
+        perror("bind source");
+}
+
+static void conn_start(struct lg *lg, struct conn *c)
+{
+    conn_free(c);
+    c->lg = lg;
+    c->st = CS_CONNECTING;
+    c->tls_on = false;
+    c->tcp_up = false;
+    c->t0 = now_s();
+    c->xs = xml_stream_new(&lg->limits, &parser_cb, c);
+    evutil_socket_t fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        perror("socket");
+        exit(1);
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    set_source(lg, fd);
+    c->bev = bufferevent_socket_new(lg->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)lg->o.port) };
+    inet_pton(AF_INET, lg->o.ip, &sin.sin_addr);
+    lg->in_flight++;
+    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+        fail(c, "connect failed");
+}
+
+/* Registration: keep up to 'concurrency' connections going, each for
+ * the next account, until every account had its turn. */
+static void launch_more(struct lg *lg)
+{
+    if (lg->stopping)
+        return;
+    if (lg->o.sc == SC_REGISTER) {
+        for (size_t i = 0; i < lg->nconns && lg->in_flight < lg->o.concurrency; i++) {
+            struct conn *c = lg->conns[i];
+            if (c->st != CS_DONE && c->bev)
+                continue;
+            if (lg->next_user >= lg->o.first_user + lg->o.users)
+                break;
+            c->user = lg->next_user++;
+            conn_start(lg, c);
+        }
+        if (lg->in_flight == 0)
+            event_base_loopexit(lg->base, NULL);
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *ud)
+{
+    struct lg *lg = ud;
+    (void)fd;
+    (void)what;
+    double t = now_s();
+    double dt = lg->last_tick > 0 ? t - lg->last_tick : 0.001;
+    lg->last_tick = t;
+    if (!lg->measuring && t >= lg->t_measure) {
+        lg->measuring = true;
+        lg->ok = lg->failed = lg->sent = lg->received = 0;
+        lg->login_lat.n = 0;
+        lg->msg_lat.n = 0;
+        lg->t_measure = t;
+    }
+    if (t >= lg->t_end) {
+        lg->stopping = true;
+        event_base_loopexit(lg->base, NULL);
+        return;
+    }
+    if (lg->o.sc == SC_REGISTER) {
+        launch_more(lg);
+    } else if (lg->o.sc == SC_LOGIN) {
+        /* Open-loop arrivals at --rate, bounded by --concurrency. */
+        lg->send_credit += lg->o.rate * dt;
+        for (size_t i = 0; i < lg->nconns && lg->send_credit >= 1; i++) {
+            struct conn *c = lg->conns[(lg->send_rr + i) % lg->nconns];
+            if (c->st != CS_DONE && c->bev)
+                continue;
+            c->user = lg->o.first_user + lg->next_user++ % lg->o.users;
+            conn_start(lg, c);
+            lg->send_credit -= 1;
+        }
+        if (lg->send_credit > lg->o.rate)
+            lg->send_credit = lg->o.rate;   /* saturated: don't build a backlog */
+    } else if (lg->o.sc == SC_CHAT && lg->online == (int)lg->nconns) {
+        lg->send_credit += lg->o.rate * dt;
+        struct buf *b = &lg->scratch;
+        while (lg->send_credit >= 1) {
+            struct conn *c = lg->conns[lg->send_rr++ % lg->nconns];
+            struct conn *p = lg->conns[c->peer];
+            char u[128];
+            user_name(lg, p->user, u, sizeof(u));
+            buf_clear(b);
+            buf_printf(b, "<message type='chat' to='%s@%s/lg'><body>%llu%*s</body></message>",
+                       u, lg->o.domain, (unsigned long long)now_us_wall(),
+                       lg->o.body_len, "");
+            bufferevent_write(c->bev, b->data, b->len);
+            lg->sent++;
+            lg->send_credit -= 1;
+        }
+    } else if (lg->o.sc == SC_IDLE || lg->o.sc == SC_CHAT) {
+        /* Bring sessions up: at most --rate new logins per second. */
+        lg->send_credit += lg->o.rate * dt;
+        for (size_t i = 0; i < lg->nconns && lg->send_credit >= 1; i++) {
+            struct conn *c = lg->conns[i];
+            if (c->bev && c->st != CS_DONE)
+                continue;
+            if (c->bev && c->st == CS_DONE)
+                continue;       /* failed: stays down */
+            conn_start(lg, c);
+            lg->send_credit -= 1;
+        }
+    }
+}
+
+static void on_keepalive(evutil_socket_t fd, short what, void *ud)
+{
+    struct lg *lg = ud;
+    (void)fd;
+    (void)what;
+    for (size_t i = 0; i < lg->nconns; i++)
+        if (lg->conns[i]->st == CS_ONLINE)
+            put(lg->conns[i], " ");
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: loadgen --scenario register|login|idle|chat [options]\n"
+            "  --ip A --port N --domain D --tls none|starttls|direct\n"
+            "  --user-prefix P (accounts P0, P1, ...) --password P --first-user N --users N\n"
+            "  --conns N --rate R --duration S --warmup S --concurrency N\n"
+            "  --src-base B (127.B.x.y source addresses) --body N --json\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    struct lg lg;
+    memset(&lg, 0, sizeof(lg));
+    struct opts *o = &lg.o;
+    o->ip = "127.0.0.1";
+    o->port = 5222;
+    o->domain = "localhost";
+    o->user_prefix = "bench";
+    o->password = "benchpass";
+    o->users = 100;
+    o->conns = 100;
+    o->rate = 100;
+    o->duration = 10;
+    o->concurrency = 200;
+    o->tls = TLS_STARTTLS;
+    o->src_base = 1;
+    o->body_len = 0;
+    double warmup = 0;
+    o->sc = SC_LOGIN;
+    static const struct option lo[] = {
+        {"scenario", 1, 0, 's'}, {"ip", 1, 0, 'a'}, {"port", 1, 0, 'p'},
+        {"domain", 1, 0, 'd'}, {"tls", 1, 0, 't'}, {"user-prefix", 1, 0, 'u'},
+        {"password", 1, 0, 'w'}, {"first-user", 1, 0, 'f'}, {"users", 1, 0, 'n'},
+        {"conns", 1, 0, 'c'}, {"rate", 1, 0, 'r'}, {"duration", 1, 0, 'D'},
+        {"warmup", 1, 0, 'W'}, {"concurrency", 1, 0, 'C'}, {"src-base", 1, 0, 'B'},
+        {"body", 1, 0, 'b'}, {"json", 0, 0, 'j'}, {0, 0, 0, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+            if (!strcmp(optarg, "register")) o->sc = SC_REGISTER;
+            else if (!strcmp(optarg, "login")) o->sc = SC_LOGIN;
+            else if (!strcmp(optarg, "idle")) o->sc = SC_IDLE;
+            else if (!strcmp(optarg, "chat")) o->sc = SC_CHAT;
+            else usage();
+            break;
+        case 'a': o->ip = optarg; break;
+        case 'p': o->port = atoi(optarg); break;
+        case 'd': o->domain = optarg; break;
+        case 't':
+            if (!strcmp(optarg, "none")) o->tls = TLS_NONE;
+            else if (!strcmp(optarg, "starttls")) o->tls = TLS_STARTTLS;
+            else if (!strcmp(optarg, "direct")) o->tls = TLS_DIRECT;
+            else usage();
+            break;
+        case 'u': o->user_prefix = optarg; break;
+        case 'w': o->password = optarg; break;
+        case 'f': o->first_user = atoi(optarg); break;
+        case 'n': o->users = atoi(optarg); break;
+        case 'c': o->conns = atoi(optarg); break;
+        case 'r': o->rate = atof(optarg); break;
+        case 'D': o->duration = atof(optarg); break;
+        case 'W': warmup = atof(optarg); break;
+        case 'C': o->concurrency = atoi(optarg); break;
+        case 'B': o->src_base = atoi(optarg); break;
+        case 'b': o->body_len = atoi(optarg); break;
+        case 'j': o->json = true; break;
+        default: usage();
+        }
+    }
+    if (o->users <= 0 || o->conns <= 0 || o->rate <= 0 || o->concurrency <= 0)
+        usage();
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    lg.base = event_base_new();
+    lg.ssl_ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(lg.ssl_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(lg.ssl_ctx, SSL_VERIFY_NONE, NULL);   /* self-signed test certs */
+    SSL_CTX_set_mode(lg.ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+    lg.limits = (struct xml_limits){ 1u << 20, 64, 64 };
+
+    size_t n = o->sc == SC_IDLE || o->sc == SC_CHAT ? (size_t)o->conns
+                                                    : (size_t)o->concurrency;
+    if (o->sc == SC_CHAT && n % 2)
+        n++;
+    lg.nconns = n;
+    lg.conns = pl_calloc(n, sizeof(*lg.conns));
+    for (size_t i = 0; i < n; i++) {
+        struct conn *c = pl_calloc(1, sizeof(*c));
+        c->lg = &lg;
+        c->st = CS_DONE;
+        c->user = o->first_user + (int)(i % (size_t)o->users);
+        c->peer = (int)(i ^ 1u);
+        lg.conns[i] = c;
+    }
+    lg.next_user = o->sc == SC_REGISTER ? o->first_user : 0;
+    lg.t_start = now_s();
+    double settle = o->sc == SC_IDLE || o->sc == SC_CHAT ? (double)n / o->rate + 5 : 0;
+    if (o->sc == SC_CHAT)
+        o->rate = o->rate;      /* the same --rate paces logins and messages */
+    lg.t_measure = lg.t_start + warmup + settle;
+    lg.t_end = lg.t_measure + o->duration;
+    if (o->sc == SC_REGISTER) {
+        lg.t_end = lg.t_start + 1e9;
+        lg.t_measure = lg.t_start + 1e9;     /* count from the start */
+    }
+    struct timeval ms = { 0, 1000 };
+    lg.tick = event_new(lg.base, -1, EV_PERSIST, on_tick, &lg);
+    event_add(lg.tick, &ms);
+    struct timeval ka = { 30, 0 };
+    struct event *kev = event_new(lg.base, -1, EV_PERSIST, on_keepalive, &lg);
+    event_add(kev, &ka);
+
+    event_base_dispatch(lg.base);
+    double elapsed = now_s() - lg.t_measure;
+    if (o->sc == SC_REGISTER)
+        elapsed = now_s() - lg.t_start;
+
+    qsort(lg.login_lat.v, lg.login_lat.n, sizeof(uint32_t), cmp_u32);
+    qsort(lg.msg_lat.v, lg.msg_lat.n, sizeof(uint32_t), cmp_u32);
+    static const char *const names[] = { "register", "login", "idle", "chat" };
+    if (o->json) {
+        printf("{\"scenario\":\"%s\",\"elapsed\":%.3f,\"ok\":%llu,\"failed\":%llu,"
+               "\"online\":%d,\"ok_per_s\":%.1f,"
+               "\"login_p50_ms\":%.3f,\"login_p99_ms\":%.3f,"
+               "\"sent\":%llu,\"received\":%llu,\"received_per_s\":%.1f,"
+               "\"msg_p50_ms\":%.3f,\"msg_p99_ms\":%.3f,\"msg_p999_ms\":%.3f}\n",
+               names[o->sc], elapsed, lg.ok, lg.failed, lg.online,
+               elapsed > 0 ? (double)lg.ok / elapsed : 0,
+               pct_ms(&lg.login_lat, 50), pct_ms(&lg.login_lat, 99),
+               lg.sent, lg.received, elapsed > 0 ? (double)lg.received / elapsed : 0,
+               pct_ms(&lg.msg_lat, 50), pct_ms(&lg.msg_lat, 99), pct_ms(&lg.msg_lat, 99.9));
+    } else {
+        printf("%s: %.1f s, ok %llu (%.1f/s), failed %llu, online %d\n", names[o->sc],
+               elapsed, lg.ok, elapsed > 0 ? (double)lg.ok / elapsed : 0, lg.failed,
+               lg.online);
+        if (lg.login_lat.n)
+            printf("  login latency p50 %.3f ms, p99 %.3f ms\n", pct_ms(&lg.login_lat, 50),
+                   pct_ms(&lg.login_lat, 99));
+        if (o->sc == SC_CHAT)
+            printf("  messages sent %llu, received %llu (%.1f/s), latency p50 %.3f ms, "
+                   "p99 %.3f ms, p99.9 %.3f ms\n", lg.sent, lg.received,
+                   elapsed > 0 ? (double)lg.received / elapsed : 0, pct_ms(&lg.msg_lat, 50),
+                   pct_ms(&lg.msg_lat, 99), pct_ms(&lg.msg_lat, 99.9));
+    }
+    for (size_t i = 0; i < n; i++) {
+        conn_free(lg.conns[i]);
+        free(lg.conns[i]);
+    }
+    free(lg.conns);
+    for (size_t i = 0; i < lg.nsalts; i++)
+        free(lg.salts[i].salt);
+    free(lg.salts);
+    free(lg.login_lat.v);
+    free(lg.msg_lat.v);
+    buf_release(&lg.scratch);
+    event_free(lg.tick);
+    event_free(kev);
+    SSL_CTX_free(lg.ssl_ctx);
+    event_base_free(lg.base);
+    return lg.failed && o->sc == SC_REGISTER ? 1 : 0;
+}

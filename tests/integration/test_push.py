@@ -1,0 +1,294 @@
+"""Push Notifications (XEP-0357), the user's server side, against a real
+parleyd.
+
+The "app server" is a test client logged in as another local account:
+its full JID is the push service JID, so the server's publish IQs are
+delivered to it.  Covers account discovery (§4.1), enable with publish
+options and disable (§5, §6), the publish with the urn:xmpp:push:summary
+form when a message goes offline (§7, body only when configured, §9),
+removal of a registration whose service answers with an error (§7.1),
+the rate limit, and the error conditions of bad requests.
+"""
+
+import time
+
+import pytest
+
+from conftest import make_account, PASSWORD
+from harness.xmpp import (NS_CLIENT, NS_DISCO_INFO, StreamClosed, q, stanza_error, tostr)
+
+NS_PUSH = "urn:xmpp:push:0"
+NS_PUBSUB = "http://jabber.org/protocol/pubsub"
+NS_XDATA = "jabber:x:data"
+PUBLISH_OPTIONS = "http://jabber.org/protocol/pubsub#publish-options"
+MODULES = ("disco", "ping", "offline", "push")
+
+
+def start(server_factory, **push_opts):
+    s = server_factory(start=False, modules=MODULES)
+    opts = ", ".join("%s: %s" % kv for kv in push_opts.items())
+    text = s.config_text()
+    assert "push: {}" in text
+    s.write_config(text.replace("push: {}", "push: {%s}" % opts))
+    s.start()
+    return s
+
+
+def login(s, clients, user, resource, presence=True):
+    c = clients(s.c2s_port)
+    c.login(user, PASSWORD, resource=resource, presence=presence)
+    return c
+
+
+def logout(c):
+    """Ends the stream and waits for the server's close, so the session
+    is unbound before the test goes on."""
+    c.send("</stream:stream>")
+    try:
+        while True:
+            c.next(timeout=5)
+    except StreamClosed:
+        pass
+
+
+def options_form(secret):
+    return ("<x xmlns='%s' type='submit'><field var='FORM_TYPE'><value>%s</value></field>"
+            "<field var='secret'><value>%s</value></field></x>") % (NS_XDATA, PUBLISH_OPTIONS,
+                                                                   secret)
+
+
+def enable(c, jid, node="n1", form=""):
+    attrs = " jid='%s'" % jid
+    if node is not None:
+        attrs += " node='%s'" % node
+    return c.iq("set", "<enable xmlns='%s'%s>%s</enable>" % (NS_PUSH, attrs, form))
+
+
+def disable(c, jid, node=None):
+    attrs = " jid='%s'" % jid
+    if node is not None:
+        attrs += " node='%s'" % node
+    return c.iq("set", "<disable xmlns='%s'%s/>" % (NS_PUSH, attrs))
+
+
+def is_publish(e):
+    return (e.tag == q(NS_CLIENT, "iq") and e.get("type") == "set"
+            and e.find(q(NS_PUBSUB, "pubsub")) is not None)
+
+
+def summary(iq):
+    """(node, {field: value}, publish-options {field: value} or None)."""
+    ps = iq.find(q(NS_PUBSUB, "pubsub"))
+    pub = ps.find(q(NS_PUBSUB, "publish"))
+    notif = pub.find("%s/%s" % (q(NS_PUBSUB, "item"), q(NS_PUSH, "notification")))
+    assert notif is not None, tostr(iq)
+    x = notif.find(q(NS_XDATA, "x"))
+    fields = {f.get("var"): f.findtext(q(NS_XDATA, "value")) for f in x.findall(q(NS_XDATA, "field"))}
+    po = ps.find(q(NS_PUBSUB, "publish-options"))
+    opts = None
+    if po is not None:
+        px = po.find(q(NS_XDATA, "x"))
+        opts = {f.get("var"): f.findtext(q(NS_XDATA, "value"))
+                for f in px.findall(q(NS_XDATA, "field"))}
+    return pub.get("node"), fields, opts
+
+
+def answer(app, iq, error=None):
+    if error:
+        app.send("<iq type='error' id='%s' to='%s'><error type='cancel'><%s xmlns="
+                 "'urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+                 % (iq.get("id"), iq.get("from"), error))
+    else:
+        app.send("<iq type='result' id='%s' to='%s'/>" % (iq.get("id"), iq.get("from")))
+
+
+@pytest.fixture
+def setup(server_factory, clients):
+    """A server (min_interval 0), user A registered with an app server
+    (a local account's full JID), and a contact B."""
+    s = start(server_factory, min_interval=0)
+    a, _ = make_account(s, prefix="a")
+    b, _ = make_account(s, prefix="b")
+    p, _ = make_account(s, prefix="app")
+    app = login(s, clients, p, "push", presence=False)
+    ac = login(s, clients, a, "phone")
+    bc = login(s, clients, b, "desk")
+    el = enable(ac, app.jid, "n1", options_form("s3cr3t"))
+    assert el.get("type") == "result", tostr(el)
+    return dict(s=s, a=a, abare=a + "@localhost", ac=ac, bc=bc, app=app)
+
+
+def test_disco_feature_on_account(server_factory, clients):
+    s = start(server_factory)
+    a, _ = make_account(s)
+    c = login(s, clients, a, "x")
+    el = c.iq("get", "<query xmlns='%s'/>" % NS_DISCO_INFO, to=a + "@localhost")
+    feats = [f.get("var") for f in el.iter(q(NS_DISCO_INFO, "feature"))]
+    assert NS_PUSH in feats, tostr(el)
+
+
+def test_offline_message_publishes_summary(setup, clients):
+    w = setup
+    ac, bc, app = w["ac"], w["bc"], w["app"]
+    logout(ac)
+    bc.send_message(w["abare"], body="wherefore art thou")
+    iq = app.expect(is_publish, what="publish IQ")
+    # §7: from the user's bare JID, to the service.
+    assert iq.get("from") == w["abare"], tostr(iq)
+    assert iq.get("to") == app.jid, tostr(iq)
+    node, fields, opts = summary(iq)
+    assert node == "n1"
+    assert fields == {"FORM_TYPE": "urn:xmpp:push:summary", "message-count": "1",
+                      "last-message-sender": bc.jid}, tostr(iq)
+    assert opts == {"FORM_TYPE": PUBLISH_OPTIONS, "secret": "s3cr3t"}, tostr(iq)
+    answer(app, iq)
+    bc.send_message(w["abare"], body="second")
+    iq = app.expect(is_publish, what="second publish IQ")
+    assert summary(iq)[1]["message-count"] == "2", tostr(iq)
+    answer(app, iq)
+    # Chat states alone are not worth a notification.
+    bc.send("<message to='%s' type='chat'><composing xmlns="
+            "'http://jabber.org/protocol/chatstates'/></message>" % w["abare"])
+    app.expect_nothing(is_publish, timeout=0.8)
+
+
+def test_online_user_gets_no_push(setup):
+    w = setup
+    w["bc"].send_message(w["abare"], body="you are here")
+    w["ac"].expect_message("you are here")
+    w["app"].expect_nothing(is_publish, timeout=0.8)
+
+
+def test_disable_stops_notifications(setup, clients):
+    w = setup
+    ac, bc, app = w["ac"], w["bc"], w["app"]
+    el = disable(ac, app.jid)               # §6: every node of that service
+    assert el.get("type") == "result", tostr(el)
+    logout(ac)
+    bc.send_message(w["abare"], body="nobody hears")
+    app.expect_nothing(is_publish, timeout=1.0)
+
+
+def test_disable_one_node(setup, clients):
+    w = setup
+    ac, bc, app = w["ac"], w["bc"], w["app"]
+    el = enable(ac, app.jid, "n2")
+    assert el.get("type") == "result", tostr(el)
+    el = disable(ac, app.jid, "n1")
+    assert el.get("type") == "result", tostr(el)
+    logout(ac)
+    bc.send_message(w["abare"], body="only n2")
+    iq = app.expect(is_publish, what="publish IQ")
+    node, fields, opts = summary(iq)
+    assert node == "n2" and opts is None, tostr(iq)
+    answer(app, iq)
+    app.expect_nothing(is_publish, timeout=0.8)
+
+
+def test_error_reply_disables_registration(setup, clients):
+    w = setup
+    ac, bc, app = w["ac"], w["bc"], w["app"]
+    logout(ac)
+    bc.send_message(w["abare"], body="first")
+    iq = app.expect(is_publish, what="publish IQ")
+    answer(app, iq, error="item-not-found")           # §7.1
+    time.sleep(0.3)
+    bc.send_message(w["abare"], body="after the error")
+    app.expect_nothing(is_publish, timeout=1.0)
+
+
+def test_error_from_someone_else_is_ignored(setup, clients):
+    """Only the service itself can make the server drop its registration."""
+    w = setup
+    ac, bc, app = w["ac"], w["bc"], w["app"]
+    logout(ac)
+    bc.send_message(w["abare"], body="first")
+    iq = app.expect(is_publish, what="publish IQ")
+    bc.send("<iq type='error' id='%s' to='%s'><error type='cancel'><item-not-found xmlns="
+            "'urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>" % (iq.get("id"), w["abare"]))
+    time.sleep(0.3)
+    answer(app, iq)
+    bc.send_message(w["abare"], body="still registered")
+    iq = app.expect(is_publish, what="publish IQ")
+    answer(app, iq)
+
+
+def test_unreachable_service_is_disabled(setup, clients):
+    """A service JID on a remote domain answers <remote-server-not-found/>
+    (no federation yet): that is an IQ error, the registration goes."""
+    w = setup
+    ac, bc, app = w["ac"], w["bc"], w["app"]
+    disable(ac, app.jid)
+    el = enable(ac, "push.remote.example", "r1")
+    assert el.get("type") == "result", tostr(el)
+    logout(ac)
+    bc.send_message(w["abare"], body="to nowhere")
+    time.sleep(0.5)
+    s = w["s"]
+    assert "registration removed" in s.log_text(), "no removal logged"
+
+
+def test_body_when_configured(server_factory, clients):
+    s = start(server_factory, min_interval=0, include_body="true")
+    a, _ = make_account(s, prefix="a")
+    b, _ = make_account(s, prefix="b")
+    p, _ = make_account(s, prefix="app")
+    app = login(s, clients, p, "push", presence=False)
+    ac = login(s, clients, a, "phone")
+    bc = login(s, clients, b, "desk")
+    assert enable(ac, app.jid, "n").get("type") == "result"
+    logout(ac)
+    bc.send_message(a + "@localhost", body="with body")
+    iq = app.expect(is_publish, what="publish IQ")
+    fields = summary(iq)[1]
+    assert fields["last-message-body"] == "with body", tostr(iq)
+    assert fields["message-count"] == "1"
+
+
+def test_rate_limit(server_factory, clients):
+    s = start(server_factory, min_interval=2)
+    a, _ = make_account(s, prefix="a")
+    b, _ = make_account(s, prefix="b")
+    p, _ = make_account(s, prefix="app")
+    app = login(s, clients, p, "push", presence=False)
+    ac = login(s, clients, a, "phone")
+    bc = login(s, clients, b, "desk")
+    assert enable(ac, app.jid, "n").get("type") == "result"
+    logout(ac)
+    bc.send_message(a + "@localhost", body="1")
+    iq = app.expect(is_publish, what="publish IQ")
+    answer(app, iq)
+    bc.send_message(a + "@localhost", body="2")
+    app.expect_nothing(is_publish, timeout=0.8)
+    time.sleep(1.5)
+    bc.send_message(a + "@localhost", body="3")
+    iq = app.expect(is_publish, what="publish IQ after the interval")
+    # The suppressed one is counted, not lost.
+    assert summary(iq)[1]["message-count"] == "3", tostr(iq)
+
+
+def test_enable_errors(server_factory, clients):
+    s = start(server_factory)
+    a, _ = make_account(s, prefix="a")
+    b, _ = make_account(s, prefix="b")
+    ac = login(s, clients, a, "phone")
+    login(s, clients, b, "desk")
+    el = ac.iq("set", "<enable xmlns='%s' node='x'/>" % NS_PUSH)
+    assert stanza_error(el)[:2] == ("modify", "bad-request"), tostr(el)
+    el = enable(ac, "@@bad@@")
+    assert stanza_error(el)[:2] == ("modify", "jid-malformed"), tostr(el)
+    bad_form = ("<x xmlns='%s' type='submit'><field var='FORM_TYPE'><value>urn:other"
+                "</value></field></x>") % NS_XDATA
+    el = enable(ac, "push.example", "n", bad_form)
+    assert stanza_error(el)[:2] == ("modify", "bad-request"), tostr(el)
+    el = ac.iq("get", "<enable xmlns='%s' jid='push.example'/>" % NS_PUSH)
+    assert stanza_error(el)[:2] == ("modify", "bad-request"), tostr(el)
+    el = ac.iq("set", "<enable xmlns='%s' jid='push.example'/>" % NS_PUSH, to=b + "@localhost")
+    t, cond, text = stanza_error(el)
+    assert (t, cond) == ("auth", "forbidden") and text, tostr(el)
+    # The limit on registrations (default 8).
+    for i in range(8):
+        assert enable(ac, "push.example", "n%d" % i).get("type") == "result"
+    assert enable(ac, "push.example", "n0").get("type") == "result"   # replaces
+    el = enable(ac, "push.example", "n8")
+    assert stanza_error(el)[:2] == ("cancel", "policy-violation"), tostr(el)
