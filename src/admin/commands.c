@@ -12,6 +12,7 @@
  * again after derivation; they are never logged.
  */
 #include "admin/command.h"
+#include "admin/commands_ext.h"
 #include "core/conf.h"
 #include "core/jid.h"
 #include "core/log.h"
@@ -557,9 +558,15 @@ static const struct admin_command cmd_unregister = {
 /* Sorted by name (cmd_all() promises it; help and the reference list in
  * this order). */
 static const struct admin_command *const commands[] = {
+    &cmd_announce,
+    &cmd_api_token_create,
+    &cmd_api_token_list,
+    &cmd_api_token_revoke,
+    &cmd_ban_account,
     &cmd_change_password,
     &cmd_check_account,
     &cmd_connected_users,
+    &cmd_get_ban_details,
     &cmd_help,
     &cmd_kick_session,
     &cmd_register,
@@ -567,6 +574,7 @@ static const struct admin_command *const commands[] = {
     &cmd_reload,
     &cmd_status,
     &cmd_stop,
+    &cmd_unban_account,
     &cmd_unregister,
     NULL,
 };
