@@ -40,8 +40,22 @@ static void answer_info(struct server *srv, struct stanza *req, struct xml_node 
     struct jid *j = jid_parse(addr ? addr : xml_attr(req->root, "from"));
     size_t n = 0;
     const char *const *vars = router_features(srv->router, j ? j->domain : "", t, &n);
+    size_t plen = strlen(DISCO_IDENTITY_PREFIX);
+    /* Identities other modules added (PEP's pubsub/pep): "category type". */
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(vars[i], DISCO_IDENTITY_PREFIX, plen) != 0)
+            continue;
+        const char *ct = vars[i] + plen;
+        const char *sp = strchr(ct, ' ');
+        if (!sp)
+            continue;
+        struct xml_node *mid = xml_add_child(a, rq, NULL, "identity");
+        xml_set_attr(a, mid, "category", arena_strndup(a, ct, (size_t)(sp - ct)));
+        xml_set_attr(a, mid, "type", sp + 1);
+    }
     for (size_t i = 0; i < n; i++)
-        xml_set_attr(a, xml_add_child(a, rq, NULL, "feature"), "var", vars[i]);
+        if (strncmp(vars[i], DISCO_IDENTITY_PREFIX, plen) != 0)
+            xml_set_attr(a, xml_add_child(a, rq, NULL, "feature"), "var", vars[i]);
     jid_free(j);
     router_route(srv, r);
     stanza_unref(r);

@@ -1,6 +1,7 @@
 /* modules.c - compiled-in module list and per-host instances. */
 #include "modules/modules.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,8 +64,14 @@ int modules_start(struct server *srv, struct buf *err)
     if (!srv->modules)
         srv->modules = pl_calloc(1, sizeof(*srv->modules));
     for (size_t h = 0; h < c->hosts.count; h++) {
-        for (size_t i = 0; i < c->nmodules; i++) {
-            const struct conf_module *cm = &c->modules[i];
+        /* disco first: modules that answer disco requests of their own
+         * (PEP's node list) register after it, and the later handler wins
+         * whatever the order in the config. */
+        for (size_t k = 0; k < 2 * c->nmodules; k++) {
+            const struct conf_module *cm = &c->modules[k % c->nmodules];
+            bool is_disco = strcmp(cm->mod->name, "disco") == 0;
+            if ((k < c->nmodules) != is_disco)
+                continue;
             struct pl_module_ctx *m = pl_calloc(1, sizeof(*m));
             m->srv = srv;
             m->mod = cm->mod;
@@ -134,4 +141,13 @@ const struct pl_module_ctx *modules_instance(struct server *srv, const char *hos
         if (strcmp(m->host, host) == 0 && strcmp(m->mod->name, name) == 0)
             return m;
     return NULL;
+}
+
+void pl_disco_identity(struct pl_module_ctx *m, enum iq_target t, const char *category,
+                       const char *type)
+{
+    struct buf b = BUF_INIT;
+    buf_printf(&b, DISCO_IDENTITY_PREFIX "%s %s", category, type);
+    router_feature_add(m->srv->router, m->host, t, b.data, m);
+    buf_release(&b);
 }

@@ -44,6 +44,13 @@ void pl_iq_handle(struct pl_module_ctx *m, enum iq_target t, const char *ns,
                   iq_handler_fn fn);
 void pl_disco_feature(struct pl_module_ctx *m, enum iq_target t, const char *var);
 void pl_hook(struct pl_module_ctx *m, enum hook_id id, hook_fn fn, int prio);
+/* A disco identity (XEP-0030 §3.1) of the server (IQ_TO_HOST) or of every
+ * account (IQ_TO_BARE), besides the one disco.c always lists.  Stored in the
+ * router's feature list under the DISCO_IDENTITY_PREFIX, which no feature
+ * 'var' (a URI) starts with; disco.c renders them as <identity/>. */
+#define DISCO_IDENTITY_PREFIX "@identity "
+void pl_disco_identity(struct pl_module_ctx *m, enum iq_target t, const char *category,
+                       const char *type);
 /* A serialized stream feature element offered on this host's streams. */
 void pl_stream_feature(struct pl_module_ctx *m, enum stream_stage stage, const char *xml);
 /* A handler for IQs (payload namespace ns) sent before authentication. */

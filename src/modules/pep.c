@@ -1768,8 +1768,9 @@ static int pep_load(struct pl_module_ctx *m)
     pl_iq_handle(m, IQ_TO_BARE, NS_PUBSUB, on_pubsub);
     pl_iq_handle(m, IQ_TO_BARE, NS_PUBSUB_OWNER, on_pubsub_owner);
     /* Replaces disco.c's empty list for accounts (the later registration
-     * wins; list pep after disco in the config). */
+     * wins, and modules_start() loads disco before every other module). */
     pl_iq_handle(m, IQ_TO_BARE, NS_DISCO_ITEMS, on_disco_items);
+    pl_disco_identity(m, IQ_TO_BARE, "pubsub", "pep");   /* XEP-0163 §6.1 */
     pl_disco_feature(m, IQ_TO_BARE, NS_PUBSUB);
     for (size_t i = 0; i < PL_ARRAY_LEN(pep_features); i++)
         pl_disco_feature(m, IQ_TO_BARE, pep_features[i]);

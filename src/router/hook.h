@@ -42,7 +42,11 @@ enum hook_id {
                                A hook may deliver a changed copy instead
                                (MAM adds <stanza-id/>): it sets ev->stanza
                                to a new stanza whose reference passes to
-                               the router; the hooks after it see the copy. */
+                               the router; the hooks after it see the copy.
+                               Only one hook may replace (MAM, today): a
+                               second replacer would have to unref the
+                               first copy, and nothing tells it that
+                               ev->stanza is a copy. */
     HOOK_PRESENCE_OUT,      /* notify: a session's broadcast presence
                                (available or unavailable, no 'to') after its
                                own resources got it (ev.stanza, ev.session;

@@ -127,7 +127,9 @@ void stanza_unref(struct stanza *s);   /* frees at zero; panics below zero */
  * 'settled' to learn when every hold is released. */
 void stanza_hold(struct stanza *s);
 void stanza_unhold(struct stanza *s);
-/* Sets the settled callback (with one hold taken by the caller). */
+/* Takes one hold for the caller and sets the callback that runs when the
+ * last hold is released (the caller releases its own with stanza_unhold()
+ * after router_route() returned). */
 void stanza_on_settled(struct stanza *s, void (*fn)(struct stanza *st, void *ud), void *ud);
 /* Deep copy into a new arena (to modify a shared stanza).  Holds are not copied. */
 struct stanza *stanza_copy(const struct stanza *s);

@@ -365,6 +365,12 @@ def test_disco_features(server, clients):
     for f in ("#publish", "#publish-options", "#auto-create", "#access-presence",
               "#access-open", "#access-whitelist", "#retract-items", "#last-published"):
         assert NS_PUBSUB + f in feats, f
+    # XEP-0163 §6.1: the account is a PEP service; no identity leaks as a feature.
+    idents = {(i.get("category"), i.get("type")) for i in
+              r.find(q(NS_DISCO_INFO, "query")).findall(q(NS_DISCO_INFO, "identity"))}
+    assert ("pubsub", "pep") in idents
+    assert ("account", "registered") in idents
+    assert not any(f.startswith("@") for f in feats)
 
 
 # --- +notify filtering on the owner's own resources ---------------------------
