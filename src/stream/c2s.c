@@ -1,7 +1,9 @@
 /*
  * c2s.c - client-to-server streams: RFC 6120 §4 (streams), §5 (STARTTLS),
  * §6 (SASL), §7 (resource binding), §8.1.2.1 ('from' stamping), XEP-0368
- * (direct TLS), XEP-0440 (channel-binding types as a stream feature).
+ * (direct TLS), XEP-0440 (channel-binding types as a stream feature),
+ * XEP-0198 (stream management: acks, hibernation, resumption) and XEP-0352
+ * (client state indication).
  *
  * Life of a connection:
  *   accept -> [direct TLS handshake] -> header -> features
@@ -11,6 +13,28 @@
  * A connection is never freed inside one of its own callbacks: c2s_close()
  * marks it closing and the free happens from a timer once the output is
  * written (or a deadline passes) and no asynchronous call holds a reference.
+ *
+ * Stream management (XEP-0198), for streams that enabled it (the state is
+ * a separate allocation, struct sm_state, so plain streams stay small):
+ *   - outbound: every stanza written after <enabled/> is queued (a stanza
+ *     reference, serialized again only if it must be resent) until the
+ *     client's <a h/> covers it;
+ *   - inbound: every stanza read after <enable/> is tracked until it is
+ *     settled (stanza_on_settled(): modules hold it while their storage
+ *     write is in flight); the h we report counts the leading settled ones
+ *     (ARCHITECTURE.md principle 5), and an <r/> is answered once the
+ *     stanzas before it have settled;
+ *   - a resumable stream that breaks without </stream:stream> hibernates:
+ *     its socket, TLS state and parser are freed (principle 4), the
+ *     session stays bound and stanzas for it are queued, until a
+ *     <resume/> on a new stream takes the session over or the timeout ends
+ *     it;
+ *   - when an SM session ends (timeout, clean close, error), what the
+ *     client never acknowledged is re-routed: messages to the bare JID
+ *     (other resources or offline storage) with a <delay/> (XEP-0203),
+ *     IQ requests bounced with <recipient-unavailable/>, presence dropped
+ *     (it is state, re-sent by the next broadcast).  This runs on the first
+ *     close-polling tick, outside whatever delivery loop closed the stream.
  */
 #include "stream/c2s.h"
 
@@ -18,9 +42,11 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -32,11 +58,14 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/server.h"
+#include "modules/modules.h"
 #include "net/ratelimit.h"
 #include "net/tls.h"
 #include "router/router.h"
 #include "storage/store.h"
 #include "stream/sasl/sasl.h"
+#include "stream/sm_queue.h"
+#include "stream/stream_opts.h"
 #include "xml/xml.h"
 
 #define NS_TLS      "urn:ietf:params:xml:ns:xmpp-tls"
@@ -44,6 +73,9 @@
 #define NS_BIND     "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_SESSION  "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_SASL_CB  "urn:xmpp:sasl-cb:0"
+#define NS_SM       "urn:xmpp:sm:3"
+#define NS_CSI      "urn:xmpp:csi:0"
+#define NS_DELAY    "urn:xmpp:delay"
 
 /* RFC 6120 §6.4.5 lets a server limit SASL retries per stream, and §7.6.2.1
  * asks for 5..10 bind retries; both end with <policy-violation/>. */
@@ -54,6 +86,11 @@
 #define CLOSE_POLL_MS 20
 /* A reader that lets this much output pile up is not reading: cut it. */
 #define MAX_OUTPUT_BYTES (8u << 20)
+/* Inbound stanzas read but not settled (storage writes in flight): beyond
+ * this, reading pauses until some settle. */
+#define SM_MAX_INFLIGHT 1024
+/* We ask for an ack (<r/>) once this many stanzas are unacknowledged. */
+#define SM_REQUEST_EVERY 16
 
 enum c2s_state {
     C2S_WAIT_HEADER,            /* before a stream header (first or restarted) */
@@ -70,6 +107,8 @@ struct c2s {
     struct event *delay;        /* delayed SASL failure (slowing brute force) */
     struct sasl_ctx *sasl;
     struct session *sess;       /* once bound */
+    struct sm_state *sm;        /* XEP-0198, once enabled (or resumed) */
+    struct csi_state *csi;      /* XEP-0352, only while inactive */
     char *host;                 /* the stream's domain (prepared) */
     char *user;                 /* authenticated localpart */
     char *pending_failure;      /* serialized SASL failure waiting for 'delay' */
@@ -87,14 +126,57 @@ struct c2s {
     bool closing;
     bool busy;                  /* async SASL step in flight: reading paused */
     bool counted;               /* holds a slot in srv->conn_limit */
+    bool hibernating;           /* SM: connection gone, session kept for <resume/> */
+    bool overflow;              /* output cap hit: nothing more is written */
+    bool sm_paused;             /* reading paused: too many unsettled stanzas */
     char stream_id[20];
     char addr[48];              /* peer IP, the key for rate limits */
     char peer[64];              /* "ip:port" for logs */
 };
 
+/* XEP-0198 state of one stream-management session.  It moves to the new
+ * c2s when a session is resumed. */
+struct sm_rec;
+struct sm_state {
+    struct c2s *c;              /* the stream that owns it now */
+    struct sm_queue q;          /* counters, unacked outbound stanzas */
+    struct sm_rec *recs;        /* inbound stanzas not settled yet */
+    struct event *timer;        /* hibernation deadline */
+    unsigned timeout;           /* resumption window in s; 0 = not resumable */
+    unsigned max_unacked;
+    unsigned pending_r;         /* <r/>s waiting for holds to be released */
+    uint32_t r_target;          /* ... the inbound count they must report */
+    bool r_sent;                /* we sent <r/> and got no <a/> yet */
+    int64_t hibernated_at;      /* us since the epoch: orders hibernations */
+    char id[24];                /* SM-ID, "" when not resumable */
+};
+
+/* An inbound stanza waiting to settle: the stanza's settled callback
+ * finds the state through it, and it outlives the state if need be. */
+struct sm_rec {
+    struct sm_state *sm;        /* NULL once the state is gone */
+    struct sm_rec *prev, *next;
+    uint32_t seq;
+};
+
+/* XEP-0352 buffer of an inactive client: presence stanzas, the latest
+ * per sender, oldest first. */
+struct csi_state {
+    struct stanza **v;
+    size_t n, cap, max;
+};
+
 static void c2s_unref(struct c2s *c);
 static void start_close_polling(struct c2s *c);
 static void resume_reading(struct c2s *c);
+static void out_stanza(struct c2s *c, const struct stanza *st);
+static bool csi_hold(struct c2s *c, const struct stanza *st);
+static void csi_free(struct c2s *c);
+static void sm_free(struct sm_state *sm, bool log_lost);
+static void sm_finish(struct c2s *c);
+static void sm_hibernate(struct c2s *c, const char *why);
+static void close_stream(struct c2s *c, const char *cond, const char *app,
+                         const char *text);
 
 const char *c2s_peer(const struct c2s *c)
 {
@@ -115,23 +197,94 @@ static void write_str(struct c2s *c, const char *s)
     write_raw(c, s, strlen(s));
 }
 
+/* The output cap was hit (or the SM queue is full): a client that does
+ * not read.  Handled from the loop, not inside the delivery that noticed
+ * it: a resumable session hibernates (nothing is lost, the queue waits for
+ * <resume/>), any other stream is closed (an SM session's queue is then
+ * re-routed). */
+static void on_overflow(evutil_socket_t fd, short what, void *ud)
+{
+    struct c2s *c = ud;
+    (void)fd;
+    (void)what;
+    if (c->closing || c->hibernating)
+        return;
+    if (c->sm && c->sm->id[0] && c->sess) {
+        sm_hibernate(c, "the client is not reading");
+        return;
+    }
+    c2s_close(c, "policy-violation", "output buffer overflow: the client is not reading");
+}
+
+static void overflowed(struct c2s *c, const char *what)
+{
+    if (c->overflow || c->closing)
+        return;
+    log_warn("c2s %llu (%s): %s, the client is not reading", c->id, c->peer, what);
+    c->overflow = true;
+    event_del(c->tmo);
+    event_assign(c->tmo, c->srv->base, -1, 0, on_overflow, c);
+    event_active(c->tmo, 0, 0);
+}
+
+static void write_stanza(struct c2s *c, const struct stanza *st)
+{
+    struct buf *b = &c->srv->scratch;
+    buf_clear(b);
+    xml_serialize(st->root, XML_NS_CLIENT, b);
+    write_raw(c, b->data, b->len);
+    if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > MAX_OUTPUT_BYTES)
+        overflowed(c, "output buffer over 8 MiB");
+}
+
 void c2s_send(struct c2s *c, const struct stanza *st)
 {
-    if (c->closing) {
+    /* XEP-0352: an inactive client's presence may wait. */
+    if (c->csi && !c->closing && !c->hibernating && csi_hold(c, st))
+        return;
+    out_stanza(c, st);
+}
+
+static void out_stanza(struct c2s *c, const struct stanza *st)
+{
+    struct sm_state *sm = c->sm;
+    if (sm) {
+        /* XEP-0198 §4: counted and kept until acknowledged, whether it can
+         * be written now or not (hibernating, closing: the queue is resent
+         * on <resume/> or re-routed when the session ends). */
+        smq_out_push(&sm->q, stanza_ref((struct stanza *)st), (int64_t)time(NULL));
+        if (c->hibernating && c->sess && strcmp(st->root->name, "message") == 0) {
+            struct hook_event ev = { .srv = c->srv, .host = c->host,
+                                     .stanza = (struct stanza *)st, .session = c->sess };
+            hooks_run(&c->srv->router->hooks, HOOK_MESSAGE_HIBERNATED, &ev);
+        }
+        /* A live stream with max_unacked stanzas unacknowledged has a
+         * client that does not read: it hibernates.  A hibernated session
+         * may queue twice that, then it ends (its queue is re-routed)
+         * rather than grow without bound. */
+        size_t unacked = smq_out_len(&sm->q);
+        if (c->hibernating && unacked > 2 * (size_t)sm->max_unacked) {
+            if (!c->closing)
+                event_active(sm->timer, 0, 0);
+        } else if (!c->hibernating && unacked > sm->max_unacked) {
+            overflowed(c, "too many unacknowledged stanzas");
+        }
+        if (c->closing || c->hibernating || c->overflow)
+            return;
+        write_stanza(c, st);
+        if (!sm->r_sent && smq_out_len(&sm->q) >= SM_REQUEST_EVERY) {
+            write_str(c, "<r xmlns='" NS_SM "'/>");
+            sm->r_sent = true;
+        }
+        return;
+    }
+    if (c->closing || c->overflow) {
         /* The stream is going away; the session was unbound first, so
          * this only happens for stanzas raced with the close. */
         log_debug("c2s %llu: dropping %s written after close", c->id, st->root->name);
         return;
     }
-    struct buf *b = &c->srv->scratch;
-    buf_clear(b);
-    xml_serialize(st->root, XML_NS_CLIENT, b);
-    write_raw(c, b->data, b->len);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > MAX_OUTPUT_BYTES) {
-        log_warn("c2s %llu (%s): output buffer over %u bytes, closing", c->id,
-                 c->peer, MAX_OUTPUT_BYTES);
-        c2s_close(c, "policy-violation", "output buffer overflow: the client is not reading");
-    }
+    write_stanza(c, st);
 }
 
 static void send_header(struct c2s *c, const char *client_from)
@@ -175,9 +328,19 @@ static void new_stream_id(struct c2s *c)
 
 void c2s_close(struct c2s *c, const char *cond, const char *text)
 {
+    close_stream(c, cond, NULL, text);
+}
+
+/* 'app' is an application-specific condition element, serialized
+ * (RFC 6120 §4.9.4), or NULL. */
+static void close_stream(struct c2s *c, const char *cond, const char *app,
+                         const char *text)
+{
     if (c->closing)
         return;
     c->closing = true;
+    /* XEP-0352: buffered presence is state; the stream ends, it goes. */
+    csi_free(c);
     if (c->bev) {
         if (!c->header_sent) {
             /* RFC 6120 §4.9.1.2: open a stream before the error. */
@@ -189,6 +352,8 @@ void c2s_close(struct c2s *c, const char *cond, const char *text)
             struct buf *b = &c->srv->scratch;
             buf_clear(b);
             buf_printf(b, "<stream:error><%s xmlns='" NS_STREAMS "'/>", cond);
+            if (app)
+                buf_puts(b, app);
             if (text) {
                 buf_puts(b, "<text xmlns='" NS_STREAMS "' xml:lang='en'>");
                 xml_escape_text(b, text, strlen(text));
@@ -233,6 +398,9 @@ static void free_c2s(struct c2s *c)
     if (c->delay)
         event_free(c->delay);
     sasl_free(c->sasl);
+    if (c->sm)
+        sm_free(c->sm, true);
+    csi_free(c);
     free(c->host);
     free(c->user);
     free(c->pending_failure);
@@ -270,6 +438,10 @@ static void on_close_poll(evutil_socket_t fd, short what, void *ud)
     struct c2s *c = ud;
     (void)fd;
     (void)what;
+    /* The session is unbound by now: what the client did not acknowledge
+     * goes elsewhere (once, on the first tick). */
+    if (c->sm)
+        sm_finish(c);
     if (pending_output(c) > 0 && ms_since(&c->close_started) < CLOSE_LINGER_MS) {
         struct timeval tv = { 0, CLOSE_POLL_MS * 1000 };
         event_add(c->tmo, &tv);
@@ -384,6 +556,607 @@ static void send_features(struct c2s *c)
     }
     buf_puts(b, "</stream:features>");
     write_raw(c, b->data, b->len);
+}
+
+/* --- stream management (XEP-0198) ------------------------------------------- */
+
+static const struct sm_options *sm_opts(struct c2s *c)
+{
+    const struct pl_module_ctx *m =
+        c->host ? modules_instance(c->srv, c->host, "stream_management") : NULL;
+    return m ? m->conf : NULL;
+}
+
+static struct sm_registry *sm_registry(struct c2s *c)
+{
+    const struct pl_module_ctx *m =
+        c->host ? modules_instance(c->srv, c->host, "stream_management") : NULL;
+    return m ? m->data : NULL;
+}
+
+static void sm_free(struct sm_state *sm, bool log_lost)
+{
+    for (struct sm_rec *r = sm->recs; r; r = r->next)
+        r->sm = NULL;           /* their stanzas settle later: nobody to tell */
+    size_t n = smq_out_len(&sm->q);
+    if (n && log_lost)
+        log_warn("sm %s: %zu unacknowledged stanzas discarded at shutdown", sm->id, n);
+    struct stanza *st;
+    while ((st = smq_out_pop(&sm->q, NULL)))
+        stanza_unref(st);
+    smq_release(&sm->q);
+    if (sm->timer)
+        event_free(sm->timer);
+    free(sm);
+}
+
+/* <failed/> (XEP-0198 §6): a stanza error condition, a text, and for a
+ * known but ended session the count of stanzas we handled (§5). */
+static void sm_failed(struct c2s *c, const char *cond, const char *text, const uint32_t *h)
+{
+    struct buf *b = &c->srv->scratch;
+    buf_clear(b);
+    buf_puts(b, "<failed xmlns='" NS_SM "'");
+    if (h)
+        buf_printf(b, " h='%u'", (unsigned)*h);
+    buf_printf(b, "><%s xmlns='" NS_STANZAS "'/>", cond);
+    buf_puts(b, "<text xmlns='" NS_STANZAS "' xml:lang='en'>");
+    xml_escape_text(b, text, strlen(text));
+    buf_puts(b, "</text></failed>");
+    write_raw(c, b->data, b->len);
+}
+
+static void send_a(struct c2s *c, uint32_t h)
+{
+    char a[64];
+    snprintf(a, sizeof(a), "<a xmlns='" NS_SM "' h='%u'/>", (unsigned)h);
+    write_str(c, a);
+}
+
+/* An unsignedInt (XEP-0198 §4): decimal digits, at most 2^32-1. */
+static bool parse_h(const char *s, uint32_t *out)
+{
+    if (!s || !*s || strlen(s) > 10)
+        return false;
+    unsigned long long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (unsigned)(*p - '0');
+    }
+    if (v > UINT32_MAX)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* <r/> answers that waited for holds, once the count reached them. */
+static void sm_answer_waiting(struct sm_state *sm)
+{
+    struct c2s *c = sm->c;
+    if (!sm->pending_r || (int32_t)(sm->r_target - smq_in_h(&sm->q)) > 0)
+        return;
+    unsigned n = sm->pending_r;
+    sm->pending_r = 0;
+    if (c->closing || c->hibernating)
+        return;
+    while (n--)
+        send_a(c, smq_in_h(&sm->q));
+}
+
+static void on_settled(struct stanza *st, void *ud)
+{
+    struct sm_rec *r = ud;
+    struct sm_state *sm = r->sm;
+    (void)st;
+    if (sm) {
+        if (r->prev)
+            r->prev->next = r->next;
+        else
+            sm->recs = r->next;
+        if (r->next)
+            r->next->prev = r->prev;
+        if (smq_in_settle(&sm->q, r->seq))
+            sm_answer_waiting(sm);
+        struct c2s *c = sm->c;
+        if (c->sm_paused && smq_in_pending(&sm->q) < SM_MAX_INFLIGHT / 2 && c->bev &&
+            !c->closing) {
+            c->sm_paused = false;
+            bufferevent_enable(c->bev, EV_READ);
+            /* Bytes already buffered raise no new read event. */
+            bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+                                                  BEV_TRIG_DEFER_CALLBACKS);
+        }
+    }
+    free(r);
+}
+
+/* Counts an inbound stanza and learns when it is settled: the caller
+ * routes it, then calls stanza_unhold(st). */
+static void sm_track(struct sm_state *sm, struct stanza *st)
+{
+    struct sm_rec *r = pl_malloc(sizeof(*r));
+    r->sm = sm;
+    r->seq = smq_in_begin(&sm->q);
+    r->prev = NULL;
+    r->next = sm->recs;
+    if (sm->recs)
+        sm->recs->prev = r;
+    sm->recs = r;
+    stanza_on_settled(st, on_settled, r);
+}
+
+/* XEP-0203 stamp of when a stanza was first queued. */
+static void add_delay(struct stanza *st, const char *from, int64_t t)
+{
+    if (xml_child(st->root, NS_DELAY, "delay"))
+        return;
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    struct xml_node *d = xml_add_child(st->arena, st->root, NS_DELAY, "delay");
+    xml_set_attr(st->arena, d, "from", from);
+    xml_set_attr(st->arena, d, "stamp", stamp);
+}
+
+/* XEP-0198 §4: an unacknowledged stanza of an ended session is treated
+ * like one sent to an unavailable resource. */
+static void sm_reroute(struct c2s *c, struct stanza *st, int64_t t)
+{
+    const char *name = st->root->name;
+    const char *type = xml_attr(st->root, "type");
+    if (strcmp(name, "message") == 0) {
+        /* The session is unbound: routing to its full JID follows the
+         * bare-JID rules (other resources, or offline storage). */
+        struct stanza *cp = stanza_copy(st);
+        add_delay(cp, c->host, t);
+        router_route(c->srv, cp);
+        stanza_unref(cp);
+        return;
+    }
+    if (strcmp(name, "iq") == 0 && type &&
+        (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)) {
+        router_bounce(c->srv, st, "wait", "recipient-unavailable",
+                      "the recipient's session ended before it received this request");
+        return;
+    }
+    /* Presence is state (the next broadcast carries it again); IQ results
+     * and errors answer nothing (RFC 6120 §8.2.3). */
+    log_debug("c2s %llu: not re-routing unacknowledged %s", c->id, name);
+}
+
+/* The SM session ends: remember its id for <failed h/>, re-route what was
+ * not acknowledged. */
+static void sm_finish(struct c2s *c)
+{
+    struct sm_state *sm = c->sm;
+    c->sm = NULL;
+    if (sm->id[0] && c->user && c->host) {
+        const struct sm_options *o = sm_opts(c);
+        struct sm_registry *reg = sm_registry(c);
+        if (o && reg) {
+            char bare[2 * JID_PART_MAX + 2];
+            snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
+            sm_registry_add(reg, bare, sm->id, smq_in_h(&sm->q), time(NULL),
+                            o->max_old_sessions, o->old_session_lifetime);
+        }
+    }
+    size_t n = smq_out_len(&sm->q);
+    if (n)
+        log_info("c2s %llu: session ended with %zu unacknowledged stanzas, re-routing",
+                 c->id, n);
+    int64_t t;
+    struct stanza *st;
+    while ((st = smq_out_pop(&sm->q, &t))) {
+        sm_reroute(c, st, t);
+        stanza_unref(st);
+    }
+    sm_free(sm, false);
+}
+
+static void on_hibernation_end(evutil_socket_t fd, short what, void *ud)
+{
+    struct c2s *c = ud;
+    (void)fd;
+    (void)what;
+    if (c->closing)
+        return;
+    log_info("c2s %llu: hibernated session %s ended (not resumed)", c->id,
+             c->sess ? c->sess->jid->full : "?");
+    c2s_close(c, NULL, NULL);
+}
+
+/* XEP-0198 §7: a stream that ended without </stream:stream> keeps its
+ * session for the resumption window.  The connection's memory goes now. */
+static void sm_hibernate(struct c2s *c, const char *why)
+{
+    struct sm_state *sm = c->sm;
+    const struct sm_options *o = sm_opts(c);
+    unsigned max = o ? o->max_hibernated : 0;
+    /* Per-account limit: the oldest hibernated session ends first. */
+    for (;;) {
+        size_t n = 0;
+        struct c2s *oldest = NULL;
+        for (struct session *s = c->sess->account->sessions; s; s = s->next) {
+            struct c2s *h = s->c2s;
+            if (!h->hibernating || h->closing)
+                continue;
+            n++;
+            if (!oldest || h->sm->hibernated_at < oldest->sm->hibernated_at)
+                oldest = h;
+        }
+        if (n < max || !oldest)
+            break;
+        log_info("c2s %llu: too many hibernated sessions for %s, ending the oldest",
+                 oldest->id, c->sess->jid->bare);
+        c2s_close(oldest, NULL, NULL);
+    }
+    if (max == 0) {
+        c2s_close(c, NULL, NULL);
+        return;
+    }
+    log_info("c2s %llu (%s): %s; hibernating %s for %u s", c->id, c->peer, why,
+             c->sess->jid->full, sm->timeout);
+    c->hibernating = true;
+    c->overflow = false;
+    /* Buffered presence joins the queue (resent on resume). */
+    if (c->csi) {
+        struct csi_state *cs = c->csi;
+        c->csi = NULL;
+        for (size_t i = 0; i < cs->n; i++) {
+            out_stanza(c, cs->v[i]);
+            stanza_unref(cs->v[i]);
+        }
+        free(cs->v);
+        free(cs);
+    }
+    if (c->bev) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+    }
+    if (c->xs) {
+        xml_stream_free(c->xs);
+        c->xs = NULL;
+    }
+    if (c->delay)
+        event_del(c->delay);
+    event_del(c->tmo);
+    sm->pending_r = 0;
+    sm->r_sent = false;
+    struct timeval now;
+    evutil_gettimeofday(&now, NULL);
+    sm->hibernated_at = (int64_t)now.tv_sec * 1000000 + now.tv_usec;
+    if (!sm->timer)
+        sm->timer = evtimer_new(c->srv->base, on_hibernation_end, c);
+    struct timeval tv = { sm->timeout, 0 };
+    evtimer_add(sm->timer, &tv);
+}
+
+/* The connection broke (EOF, error, idle): hibernate when resumable. */
+static bool sm_try_hibernate(struct c2s *c, const char *why)
+{
+    if (!c->sm || !c->sm->id[0] || !c->sess || c->closing || c->hibernating)
+        return false;
+    sm_hibernate(c, why);
+    return true;
+}
+
+static void sm_new_id(char *out, size_t len)
+{
+    unsigned char r[15];
+    RAND_bytes(r, sizeof(r));
+    struct buf b = BUF_INIT;
+    base64_encode(&b, r, sizeof(r));
+    for (size_t i = 0; i < b.len; i++)
+        if (b.data[i] == '+' || b.data[i] == '/')
+            b.data[i] = b.data[i] == '+' ? '-' : '_';
+    snprintf(out, len, "%s", b.data);
+    buf_release(&b);
+}
+
+static bool attr_true(const char *v)
+{
+    return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
+}
+
+static void handle_enable(struct c2s *c, struct stanza *st)
+{
+    if (!c->sess) {
+        /* §3: only after resource binding. */
+        sm_failed(c, "unexpected-request", "bind a resource before enabling stream management",
+                  NULL);
+        return;
+    }
+    if (c->sm) {
+        /* §3: a second <enable/> SHOULD end the stream. */
+        sm_failed(c, "unexpected-request", "stream management is already enabled", NULL);
+        c2s_close(c, "policy-violation", "stream management was enabled twice");
+        return;
+    }
+    const struct sm_options *o = sm_opts(c);
+    struct sm_state *sm = pl_calloc(1, sizeof(*sm));
+    sm->c = c;
+    smq_init(&sm->q, 0);
+    sm->max_unacked = o->max_unacked;
+    bool resume = attr_true(xml_attr(st->root, "resume")) && o->max_hibernated > 0;
+    char enabled[160];
+    if (resume) {
+        sm->timeout = o->resume_timeout;
+        uint32_t want;
+        if (parse_h(xml_attr(st->root, "max"), &want) && want > 0 && want < sm->timeout)
+            sm->timeout = want;     /* §3: the client's preferred maximum */
+        sm_new_id(sm->id, sizeof(sm->id));
+        snprintf(enabled, sizeof(enabled),
+                 "<enabled xmlns='" NS_SM "' id='%s' resume='true' max='%u'/>", sm->id,
+                 sm->timeout);
+    } else {
+        snprintf(enabled, sizeof(enabled), "<enabled xmlns='" NS_SM "'/>");
+    }
+    /* §4: both counters start here; stanzas written before are not counted. */
+    write_str(c, enabled);
+    c->sm = sm;
+    log_debug("c2s %llu: stream management enabled%s", c->id, resume ? " (resumable)" : "");
+}
+
+/* Writes the unacknowledged queue again (after <resumed/>). */
+static void sm_resend(struct c2s *c)
+{
+    struct sm_state *sm = c->sm;
+    size_t n = smq_out_len(&sm->q);
+    for (size_t i = 0; i < n && !c->overflow; i++)
+        write_stanza(c, smq_out_at(&sm->q, i)->p);
+}
+
+static bool sm_ack(struct c2s *c, struct sm_state *sm, uint32_t h)
+{
+    long n = smq_out_ack_count(&sm->q, h);
+    if (n < 0) {
+        /* §6: the peer acknowledged more than we sent. */
+        uint32_t sent = sm->q.out_sent;
+        char app[128], text[160];
+        snprintf(app, sizeof(app),
+                 "<handled-count-too-high xmlns='" NS_SM "' h='%u' send-count='%u'/>",
+                 (unsigned)h, (unsigned)sent);
+        snprintf(text, sizeof(text),
+                 "You acknowledged %u stanzas, but I only sent you %u so far.",
+                 (unsigned)h, (unsigned)sent);
+        close_stream(c, "undefined-condition", app, text);
+        return false;
+    }
+    while (n-- > 0)
+        stanza_unref(smq_out_pop(&sm->q, NULL));
+    return true;
+}
+
+static void handle_resume(struct c2s *c, struct stanza *st)
+{
+    if (!c->authed || c->sess || c->sm) {
+        sm_failed(c, "unexpected-request",
+                  c->authed ? "resume instead of binding a resource, not after"
+                            : "authenticate first", NULL);
+        return;
+    }
+    const struct sm_options *opts = sm_opts(c);
+    if (opts && opts->max_hibernated == 0) {
+        /* §5: resumption is switched off on this host. */
+        sm_failed(c, "feature-not-implemented", "stream resumption is disabled here", NULL);
+        return;
+    }
+    const char *previd = xml_attr(st->root, "previd");
+    uint32_t h;
+    if (!previd || !parse_h(xml_attr(st->root, "h"), &h)) {
+        sm_failed(c, "bad-request", "<resume/> needs 'previd' and a numeric 'h'", NULL);
+        return;
+    }
+    char bare[2 * JID_PART_MAX + 2];
+    snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
+    /* Only the authenticated account's own sessions are candidates: an
+     * id of another account is simply unknown. */
+    struct c2s *old = NULL;
+    struct account *acc = sm_account(c->srv, bare);
+    for (struct session *s = acc ? acc->sessions : NULL; s; s = s->next) {
+        struct c2s *o = s->c2s;
+        if (o->sm && o->sm->id[0] && !o->closing && strcmp(o->sm->id, previd) == 0) {
+            old = o;
+            break;
+        }
+    }
+    if (!old) {
+        struct sm_registry *reg = sm_registry(c);
+        uint32_t oh;
+        if (reg && opts && sm_registry_find(reg, bare, previd, &oh, time(NULL),
+                                            opts->old_session_lifetime))
+            sm_failed(c, "item-not-found", "that session has ended", &oh);
+        else
+            sm_failed(c, "item-not-found", "no such session to resume", NULL);
+        return;
+    }
+    struct sm_state *sm = old->sm;
+    if (smq_out_ack_count(&sm->q, h) < 0) {
+        sm_ack(c, sm, h);       /* the §6 stream error, on this stream */
+        return;
+    }
+    /* Take the session over.  A stream still open for it gets <conflict/>
+     * (§5); it must neither unbind the session nor re-route the queue. */
+    struct session *s = old->sess;
+    if (old->csi && !old->hibernating) {
+        struct csi_state *cs = old->csi;
+        old->csi = NULL;
+        for (size_t i = 0; i < cs->n; i++) {
+            out_stanza(old, cs->v[i]);
+            stanza_unref(cs->v[i]);
+        }
+        free(cs->v);
+        free(cs);
+    }
+    old->sm = NULL;
+    old->sess = NULL;
+    if (sm->timer)
+        event_del(sm->timer);
+    if (old->hibernating) {
+        old->hibernating = false;
+        c2s_close(old, NULL, NULL);
+    } else {
+        c2s_close(old, "conflict", "the session was resumed on another stream");
+    }
+    c->sess = s;
+    s->c2s = c;
+    c->sm = sm;
+    sm->c = c;
+    sm->pending_r = 0;
+    sm->r_sent = false;
+    if (sm->timer) {
+        /* The timer's argument was the old stream. */
+        event_free(sm->timer);
+        sm->timer = NULL;
+    }
+    event_del(c->tmo);          /* negotiation is over */
+    sm_ack(c, sm, h);
+    char resumed[128];
+    snprintf(resumed, sizeof(resumed), "<resumed xmlns='" NS_SM "' previd='%s' h='%u'/>",
+             sm->id, (unsigned)smq_in_h(&sm->q));
+    write_str(c, resumed);
+    log_info("c2s %llu (%s): resumed %s, resending %zu stanzas", c->id, c->peer,
+             s->jid->full, smq_out_len(&sm->q));
+    /* §5: what the client has not handled goes again, in order. */
+    sm_resend(c);
+}
+
+static void handle_sm(struct c2s *c, struct stanza *st)
+{
+    const char *name = st->root->name;
+    if (strcmp(name, "enable") == 0) {
+        if (!c->authed) {
+            sm_failed(c, "unexpected-request", "authenticate first", NULL);
+            return;
+        }
+        handle_enable(c, st);
+        return;
+    }
+    if (strcmp(name, "resume") == 0) {
+        handle_resume(c, st);
+        return;
+    }
+    struct sm_state *sm = c->sm;
+    if (!sm || (strcmp(name, "r") != 0 && strcmp(name, "a") != 0)) {
+        c2s_close(c, "unsupported-stanza-type",
+                  sm ? "unknown stream management element"
+                     : "stream management is not enabled on this stream");
+        return;
+    }
+    if (strcmp(name, "r") == 0) {
+        /* §4: h counts only settled stanzas; with storage writes in
+         * flight the answer waits for them. */
+        if (smq_in_pending(&sm->q) == 0) {
+            send_a(c, smq_in_h(&sm->q));
+        } else {
+            sm->pending_r++;
+            sm->r_target = sm->q.in_recv;
+        }
+        return;
+    }
+    uint32_t h;
+    if (!parse_h(xml_attr(st->root, "h"), &h)) {
+        c2s_close(c, "bad-format", "<a/> needs a numeric 'h' (XEP-0198 §4)");
+        return;
+    }
+    if (sm_ack(c, sm, h))
+        sm->r_sent = false;
+}
+
+/* --- client state indication (XEP-0352) ------------------------------------ */
+
+static void csi_free(struct c2s *c)
+{
+    struct csi_state *cs = c->csi;
+    if (!cs)
+        return;
+    c->csi = NULL;
+    for (size_t i = 0; i < cs->n; i++)
+        stanza_unref(cs->v[i]);
+    free(cs->v);
+    free(cs);
+}
+
+/* Writes what was buffered, oldest first. */
+static void csi_flush(struct c2s *c)
+{
+    struct csi_state *cs = c->csi;
+    size_t n = cs->n;
+    cs->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        out_stanza(c, cs->v[i]);
+        stanza_unref(cs->v[i]);
+    }
+}
+
+/* While inactive: available/unavailable presence from others waits (only
+ * the latest per sender full JID); anything else first flushes it, so the
+ * client never sees a message before a presence change that preceded it.
+ * IQs (roster pushes, requests) do not reorder against presence in any
+ * way a client cares about, and go at once without flushing. */
+static bool csi_hold(struct c2s *c, const struct stanza *st)
+{
+    struct csi_state *cs = c->csi;
+    const char *name = st->root->name;
+    if (strcmp(name, "iq") == 0)
+        return false;
+    if (strcmp(name, "presence") == 0) {
+        const char *type = xml_attr(st->root, "type");
+        const char *from = xml_attr(st->root, "from");
+        bool state = !type || strcmp(type, "unavailable") == 0;
+        bool own = from && c->sess && strcmp(from, c->sess->jid->full) == 0;
+        if (state && from && !own) {
+            for (size_t i = 0; i < cs->n; i++) {
+                const char *f = xml_attr(cs->v[i]->root, "from");
+                if (f && strcmp(f, from) == 0) {
+                    stanza_unref(cs->v[i]);
+                    memmove(&cs->v[i], &cs->v[i + 1], (cs->n - i - 1) * sizeof(cs->v[0]));
+                    cs->n--;
+                    break;
+                }
+            }
+            if (cs->n >= cs->max)
+                csi_flush(c);   /* bounded: everything goes rather than grow */
+            if (cs->n == cs->cap) {
+                cs->cap = cs->cap ? cs->cap * 2 : 8;
+                cs->v = pl_realloc(cs->v, cs->cap * sizeof(cs->v[0]));
+            }
+            cs->v[cs->n++] = stanza_ref((struct stanza *)st);
+            return true;
+        }
+    }
+    csi_flush(c);
+    return false;
+}
+
+static void handle_csi(struct c2s *c, struct stanza *st)
+{
+    const char *name = st->root->name;
+    if (!c->sess) {
+        c2s_close(c, "not-authorized", "bind a resource before client state indication");
+        return;
+    }
+    if (strcmp(name, "inactive") == 0) {
+        if (!c->csi) {
+            const struct pl_module_ctx *m = modules_instance(c->srv, c->host, "csi");
+            const struct csi_options *o = m ? m->conf : NULL;
+            c->csi = pl_calloc(1, sizeof(*c->csi));
+            c->csi->max = o ? o->max_buffered : 100;
+        }
+        return;
+    }
+    if (strcmp(name, "active") == 0) {
+        /* §5.1: the flush happens before anything read after <active/>. */
+        if (c->csi) {
+            csi_flush(c);
+            csi_free(c);
+        }
+        return;
+    }
+    c2s_close(c, "unsupported-stanza-type", "unknown client state indication element");
 }
 
 /* --- parser callbacks ---------------------------------------------------- */
@@ -1021,6 +1794,16 @@ static void on_stanza(void *ud, struct stanza *st)
         handle_sasl(c, st);
         goto out;
     }
+    /* XEP-0198 and XEP-0352 elements, where the modules are enabled
+     * (elsewhere they are unknown: unsupported-stanza-type below). */
+    if (strcmp(ns, NS_SM) == 0 && sm_opts(c)) {
+        handle_sm(c, st);
+        goto out;
+    }
+    if (strcmp(ns, NS_CSI) == 0 && c->host && modules_instance(c->srv, c->host, "csi")) {
+        handle_csi(c, st);
+        goto out;
+    }
     bool stanza = strcmp(ns, XML_NS_CLIENT) == 0 &&
                   (strcmp(root->name, "message") == 0 || strcmp(root->name, "presence") == 0 ||
                    strcmp(root->name, "iq") == 0);
@@ -1051,16 +1834,20 @@ static void on_stanza(void *ud, struct stanza *st)
         c2s_close(c, "not-authorized", "bind a resource first");
         goto out;
     }
+    /* XEP-0198: counted; settled once every hold (storage writes started
+     * while routing it) is released.  The hold taken here ends below. */
+    bool tracked = c->sm != NULL;
+    if (tracked)
+        sm_track(c->sm, st);
     struct xml_node *child = xml_child(root, NULL, NULL);
-    if (strcmp(root->name, "iq") == 0 && child && xml_is(child, NS_SESSION, "session")) {
+    if (strcmp(root->name, "iq") == 0 && child && xml_is(child, NS_SESSION, "session"))
         send_session_result(c, st);
-        goto out;
-    }
-    if (strcmp(root->name, "iq") == 0 && child && xml_is(child, NS_BIND, "bind")) {
+    else if (strcmp(root->name, "iq") == 0 && child && xml_is(child, NS_BIND, "bind"))
         send_iq_error(c, st, "cancel", "not-allowed", "a resource is already bound");
-        goto out;
-    }
-    handle_stanza(c, st);
+    else
+        handle_stanza(c, st);
+    if (tracked)
+        stanza_unhold(st);
 out:
     stanza_unref(st);
 }
@@ -1080,6 +1867,12 @@ static void process_input(struct c2s *c)
     char chunk[16384];
     c->refs++;                  /* c2s_close() inside must not free us */
     while (!c->closing && !c->tls_pending && !c->busy && !c->pending_failure) {
+        if (c->sm && smq_in_pending(&c->sm->q) >= SM_MAX_INFLIGHT) {
+            /* Storage is behind: stop reading until stanzas settle. */
+            c->sm_paused = true;
+            bufferevent_disable(c->bev, EV_READ);
+            break;
+        }
         int n = evbuffer_remove(in, chunk, sizeof(chunk));
         if (n <= 0)
             break;
@@ -1116,7 +1909,8 @@ static void on_event(struct bufferevent *bev, short what, void *ud)
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
-        c2s_close(c, "connection-timeout", "idle for too long");
+        if (!sm_try_hibernate(c, "idle for too long"))
+            c2s_close(c, "connection-timeout", "idle for too long");
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -1129,6 +1923,9 @@ static void on_event(struct bufferevent *bev, short what, void *ud)
             }
         }
         log_debug("c2s %llu (%s): connection closed by peer", c->id, c->peer);
+        /* XEP-0198 §7: no </stream:stream>, the session may resume. */
+        if (sm_try_hibernate(c, "connection lost"))
+            return;
         /* No stream close to write: unbind and free. */
         c->closing = true;
         if (c->sess) {
