@@ -9,10 +9,10 @@ set -euo pipefail
 build_pkgs=(
   build-essential pkg-config meson ninja-build
   libevent-dev libexpat1-dev libssl-dev openssl libidn-dev
-  libsqlite3-dev libyaml-dev
+  libsqlite3-dev libyaml-dev libjansson-dev
 )
 test_pkgs=(
-  libcmocka-dev python3 python3-pytest python3-slixmpp
+  libcmocka-dev python3 python3-pytest python3-slixmpp curl
 )
 
 pkgs=("${build_pkgs[@]}")

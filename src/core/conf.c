@@ -87,6 +87,12 @@ static const struct conf_option listen_opts[] = {
       NULL, CONF_RESTART, "Refuse authentication before STARTTLS (c2s)" },
     { "path", CONF_PATH, offsetof(struct conf_listen, path), NULL, 0, 0,
       NULL, CONF_RESTART, "Unix socket path (control; required there)" },
+    { "max_body_size", CONF_SIZE, offsetof(struct conf_listen, max_body_size), "64KiB",
+      1024, 16777216, NULL, CONF_RESTART,
+      "Largest request body accepted (http); a larger one is refused with 413 before it is read" },
+    { "request_timeout", CONF_SECONDS, offsetof(struct conf_listen, request_timeout), "30",
+      1, 3600, NULL, CONF_RESTART,
+      "Seconds of inactivity while a request is read or a keep-alive connection is idle (http)" },
     CONF_END
 };
 
@@ -136,6 +142,8 @@ enum section_kind {
     SECTION_MAP,                /* one map of options into a struct in struct conf */
     SECTION_LISTEN,             /* a list of maps, one struct conf_listen each */
     SECTION_MODULES,            /* module name -> map of that module's options */
+    SECTION_ACL,                /* acl name -> {user, server, ip} (core/acl.h) */
+    SECTION_ACCESS,             /* rule name -> [{allow|deny: acl}, ...] */
 };
 
 /* The top-level keys that are not options but hold sections. */
@@ -162,6 +170,24 @@ static const struct section sections[] = {
     { "modules", "Modules", SECTION_MODULES, 0, NULL,
       "Each key enables the module of that name; its value is a map of the module's options, "
       "or empty for the defaults. A module not listed is disabled." },
+    /* 'acl' before 'access_rules': rules refer to ACLs by name. */
+    { "acl", "Access control lists", SECTION_ACL, 0, NULL,
+      "Named sets of subjects. Each key names an ACL; its value is a map with any of "
+      "`user` (bare JIDs such as `admin@example.org`, or bare localparts such as `admin` "
+      "matching that name on every host), `server` (domains: every user of that host) and "
+      "`ip` (IPv4 or IPv6 addresses or CIDR ranges such as `10.0.0.0/8` or `::1/128`; host "
+      "bits after the prefix are an error; IPv4-mapped IPv6 client addresses match IPv4 "
+      "ranges), each a list or a single value. A subject matches the ACL if it matches any "
+      "entry. `all` and `none` are built in and cannot be redefined." },
+    { "access_rules", "Access rules", SECTION_ACCESS, 0, NULL,
+      "Named rules: each is a list of `allow: ACL` or `deny: ACL` entries, read in order; "
+      "the first entry whose ACL matches decides, and no match denies. An unknown ACL name "
+      "is an error at load. A rule that is not defined denies everyone (except the built-in "
+      "rules `all` and `none`). Rules the server consults: `admin` (XEP-0133 service "
+      "administration), `register` (in-band registration), `api` (HTTP API calls with "
+      "Basic authentication; `api_COMMAND` overrides it for one command) and `api_token` "
+      "(client addresses allowed to use bearer tokens; when not defined, any address may). "
+      "See docs/http-api.md." },
 };
 
 /* Which listen options each kind of listener takes, and which it needs:
@@ -173,7 +199,8 @@ static const struct listen_rule {
     [LISTEN_C2S] = { (const char *const[]){ "module", "ip", "port", "tls",
                                             "starttls_required", NULL }, "port" },
     [LISTEN_CONTROL] = { (const char *const[]){ "module", "path", NULL }, "path" },
-    [LISTEN_HTTP] = { (const char *const[]){ "module", "ip", "port", "tls", NULL }, "port" },
+    [LISTEN_HTTP] = { (const char *const[]){ "module", "ip", "port", "tls", "max_body_size",
+                                             "request_timeout", NULL }, "port" },
 };
 
 /* --- loader state and messages ------------------------------------------- */
@@ -899,6 +926,248 @@ static int load_modules(struct loader *ld, struct conf *c, yaml_node_t *map)
     return 0;
 }
 
+/* --- acl and access_rules (core/acl.h) ------------------------------------ */
+
+/* Bounds on what the sections may hold: each entry is checked per request. */
+#define ACL_MAX         1024    /* ACLs, rules */
+#define ACL_ITEMS_MAX   4096    /* entries of one list */
+
+static bool acl_builtin(const char *name)
+{
+    return strcmp(name, "all") == 0 || strcmp(name, "none") == 0;
+}
+
+/* A map key that names an ACL or a rule: a plain, short, printable name. */
+static int name_key(struct loader *ld, const yaml_node_t *key, const char *section,
+                    const char **out)
+{
+    char shown[CONF_SHOW_MAX + 4];
+    if (key->type != YAML_SCALAR_NODE || is_null(key))
+        return fail(ld, key, "option '%s': expected a name, got %s", section, node_kind(key));
+    const char *k = scalar(key);
+    size_t len = key->data.scalar.length;
+    if (strlen(k) != len || len > CONF_SHOW_MAX || strspn(k,
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != len)
+        return fail(ld, key, "option '%s': '%s' is not a valid name (letters, digits, "
+                    "'_', '-', '.'; at most %d)", section, show(k, len, shown), CONF_SHOW_MAX);
+    *out = k;
+    return 0;
+}
+
+/* The items of a list-or-single-scalar value, each a scalar string. */
+static int each_scalar(struct loader *ld, yaml_node_t *val, const char *path,
+                       int (*fn)(struct loader *, yaml_node_t *, const char *, size_t, void *),
+                       void *ud)
+{
+    if (val->type == YAML_SCALAR_NODE && !is_null(val))
+        return fn(ld, val, path, 0, ud);
+    if (val->type != YAML_SEQUENCE_NODE)
+        return fail(ld, val, "option '%s': expected a list of strings, got %s",
+                    path, node_kind(val));
+    size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+    if (n > ACL_ITEMS_MAX)
+        return fail(ld, val, "option '%s': at most %d entries", path, ACL_ITEMS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = node_at(ld, val->data.sequence.items.start[i]);
+        char ipath[PATH_BUF + 24];
+        const char *s;
+        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+        if (get_scalar(ld, item, ipath, "a string", &s) < 0 || fn(ld, item, ipath, i, ud) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int acl_user_item(struct loader *ld, yaml_node_t *item, const char *path,
+                         size_t i, void *ud)
+{
+    struct acl_def *d = ud;
+    char shown[CONF_SHOW_MAX + 4], local[JID_PART_MAX + 1], dom[JID_PART_MAX + 1];
+    const char *v = scalar(item);
+    const char *at = strchr(v, '@');
+    char *copy = pl_strdup(v);
+    int rc = 0;
+    (void)i;
+    if (at)
+        copy[at - v] = '\0';
+    /* A bare JID or a localpart; a resource or an empty part is a mistake. */
+    if (strlen(v) != item->data.scalar.length || strchr(v, '/') || !copy[0]
+        || jid_prep_local(copy, local) < 0
+        || (at && jid_prep_domain(at + 1, dom) < 0)) {
+        rc = fail(ld, item, "option '%s': '%s' is not a bare JID or a JID localpart",
+                  path, show(v, strlen(v), shown));
+    } else {
+        d->users = pl_realloc(d->users, (d->nusers + 1) * sizeof(*d->users));
+        d->users[d->nusers++] = (struct acl_user){ pl_strdup(local),
+                                                   at ? pl_strdup(dom) : NULL };
+    }
+    free(copy);
+    return rc;
+}
+
+static int acl_server_item(struct loader *ld, yaml_node_t *item, const char *path,
+                           size_t i, void *ud)
+{
+    struct acl_def *d = ud;
+    char shown[CONF_SHOW_MAX + 4], dom[JID_PART_MAX + 1];
+    (void)i;
+    if (jid_prep_domain(scalar(item), dom) < 0)
+        return fail(ld, item, "option '%s': '%s' is not a valid domain", path,
+                    show(scalar(item), item->data.scalar.length, shown));
+    d->servers = pl_realloc(d->servers, (d->nservers + 1) * sizeof(*d->servers));
+    d->servers[d->nservers++] = pl_strdup(dom);
+    return 0;
+}
+
+static int acl_ip_item(struct loader *ld, yaml_node_t *item, const char *path,
+                       size_t i, void *ud)
+{
+    struct acl_def *d = ud;
+    char shown[CONF_SHOW_MAX + 4];
+    const char *why;
+    struct acl_net net;
+    (void)i;
+    if (acl_parse_cidr(scalar(item), &net, &why) < 0)
+        return fail(ld, item, "option '%s': '%s': %s", path,
+                    show(scalar(item), item->data.scalar.length, shown), why);
+    d->nets = pl_realloc(d->nets, (d->nnets + 1) * sizeof(*d->nets));
+    d->nets[d->nnets++] = net;
+    return 0;
+}
+
+static int load_acl(struct loader *ld, struct conf *c, yaml_node_t *map)
+{
+    static const struct {
+        const char *key;
+        int (*fn)(struct loader *, yaml_node_t *, const char *, size_t, void *);
+    } kinds[] = {
+        { "user", acl_user_item }, { "server", acl_server_item }, { "ip", acl_ip_item },
+    };
+    struct acl_config *ac = &c->acl;
+    if (!map || is_null(map))
+        return 0;
+    if (map->type != YAML_MAPPING_NODE)
+        return fail(ld, map, "option 'acl': expected a map of ACL names, got %s", node_kind(map));
+    size_t count = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (count > ACL_MAX)
+        return fail(ld, map, "option 'acl': at most %d ACLs", ACL_MAX);
+    ac->acls = pl_calloc(count ? count : 1, sizeof(*ac->acls));
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *key = node_at(ld, map->data.mapping.pairs.start[i].key);
+        yaml_node_t *val = node_at(ld, map->data.mapping.pairs.start[i].value);
+        const char *name;
+        char path[PATH_BUF];
+        if (name_key(ld, key, "acl", &name) < 0)
+            return -1;
+        if (acl_builtin(name))
+            return fail(ld, key, "option 'acl.%s': '%s' is built in and cannot be redefined",
+                        name, name);
+        for (size_t j = 0; j < ac->nacls; j++)
+            if (strcmp(ac->acls[j].name, name) == 0)
+                return fail(ld, key, "option 'acl.%s': given twice (first on line %d)",
+                            name, ac->acls[j].line);
+        struct acl_def *d = &ac->acls[ac->nacls++];
+        d->name = pl_strdup(name);
+        d->line = (int)key->start_mark.line + 1;
+        if (val->type != YAML_MAPPING_NODE)
+            return fail(ld, val, "option 'acl.%s': expected a map with user, server or ip, got %s",
+                        name, node_kind(val));
+        bool seen[PL_ARRAY_LEN(kinds)] = { false };
+        for (yaml_node_pair_t *p = val->data.mapping.pairs.start;
+             p < val->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = node_at(ld, p->key);
+            size_t kind = PL_ARRAY_LEN(kinds);
+            for (size_t m = 0; k->type == YAML_SCALAR_NODE && m < PL_ARRAY_LEN(kinds); m++)
+                if (key_is(k, kinds[m].key))
+                    kind = m;
+            if (kind == PL_ARRAY_LEN(kinds)) {
+                char shown[CONF_SHOW_MAX + 4];
+                return fail(ld, k, "option 'acl.%s': unknown key '%s' (expected user, server or ip)",
+                            name, k->type == YAML_SCALAR_NODE
+                            ? show(scalar(k), k->data.scalar.length, shown) : "?");
+            }
+            if (seen[kind])
+                return fail(ld, k, "option 'acl.%s.%s': given twice", name, kinds[kind].key);
+            seen[kind] = true;
+            snprintf(path, sizeof(path), "acl.%s.%s", name, kinds[kind].key);
+            if (each_scalar(ld, node_at(ld, p->value), path, kinds[kind].fn, d) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_access(struct loader *ld, struct conf *c, yaml_node_t *map)
+{
+    struct acl_config *ac = &c->acl;
+    if (!map || is_null(map))
+        return 0;
+    if (map->type != YAML_MAPPING_NODE)
+        return fail(ld, map, "option 'access_rules': expected a map of rule names, got %s",
+                    node_kind(map));
+    size_t count = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (count > ACL_MAX)
+        return fail(ld, map, "option 'access_rules': at most %d rules", ACL_MAX);
+    ac->rules = pl_calloc(count ? count : 1, sizeof(*ac->rules));
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *key = node_at(ld, map->data.mapping.pairs.start[i].key);
+        yaml_node_t *val = node_at(ld, map->data.mapping.pairs.start[i].value);
+        const char *name;
+        if (name_key(ld, key, "access_rules", &name) < 0)
+            return -1;
+        if (acl_builtin(name))
+            return fail(ld, key, "option 'access_rules.%s': '%s' is built in and cannot be "
+                        "redefined", name, name);
+        for (size_t j = 0; j < ac->nrules; j++)
+            if (strcmp(ac->rules[j].name, name) == 0)
+                return fail(ld, key, "option 'access_rules.%s': given twice (first on line %d)",
+                            name, ac->rules[j].line);
+        struct access_rule *r = &ac->rules[ac->nrules++];
+        r->name = pl_strdup(name);
+        r->line = (int)key->start_mark.line + 1;
+        if (val->type != YAML_SEQUENCE_NODE)
+            return fail(ld, val, "option 'access_rules.%s': expected a list of allow: ACL or "
+                        "deny: ACL entries, got %s", name, node_kind(val));
+        size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+        if (n > ACL_ITEMS_MAX)
+            return fail(ld, val, "option 'access_rules.%s': at most %d entries", name, ACL_ITEMS_MAX);
+        r->entries = pl_calloc(n ? n : 1, sizeof(*r->entries));
+        for (size_t e = 0; e < n; e++) {
+            yaml_node_t *item = node_at(ld, val->data.sequence.items.start[e]);
+            char path[PATH_BUF], shown[CONF_SHOW_MAX + 4];
+            snprintf(path, sizeof(path), "access_rules.%s[%zu]", name, e);
+            if (item->type != YAML_MAPPING_NODE
+                || item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
+                return fail(ld, item, "option '%s': expected one 'allow: ACL' or 'deny: ACL', got %s",
+                            path, node_kind(item));
+            yaml_node_t *k = node_at(ld, item->data.mapping.pairs.start[0].key);
+            yaml_node_t *v = node_at(ld, item->data.mapping.pairs.start[0].value);
+            bool allow;
+            if (k->type == YAML_SCALAR_NODE && key_is(k, "allow"))
+                allow = true;
+            else if (k->type == YAML_SCALAR_NODE && key_is(k, "deny"))
+                allow = false;
+            else
+                return fail(ld, k, "option '%s': expected 'allow' or 'deny'", path);
+            const char *acl;
+            char vpath[PATH_BUF + 8];
+            snprintf(vpath, sizeof(vpath), "%s.%s", path, allow ? "allow" : "deny");
+            if (get_scalar(ld, v, vpath, "an ACL name", &acl) < 0)
+                return -1;
+            size_t idx = strcmp(acl, "all") == 0 ? ACL_ALL
+                       : strcmp(acl, "none") == 0 ? ACL_NONE : SIZE_MAX - 2;
+            for (size_t j = 0; idx == SIZE_MAX - 2 && j < ac->nacls; j++)
+                if (strcmp(ac->acls[j].name, acl) == 0)
+                    idx = j;
+            if (idx == SIZE_MAX - 2)
+                return fail(ld, v, "option '%s': unknown acl '%s' (define it under 'acl', or "
+                            "use all or none)", vpath, show(acl, strlen(acl), shown));
+            r->entries[r->nentries++] = (struct access_entry){ allow, idx };
+        }
+    }
+    return 0;
+}
+
 struct host_ref {
     const char *name;
     size_t index;
@@ -1102,6 +1371,12 @@ static int load_root(struct loader *ld, struct conf *c)
         } else if (s->kind == SECTION_LISTEN) {
             if (load_listen(ld, c, sec_nodes[i], root) < 0)
                 return -1;
+        } else if (s->kind == SECTION_ACL) {
+            if (load_acl(ld, c, sec_nodes[i]) < 0)
+                return -1;
+        } else if (s->kind == SECTION_ACCESS) {
+            if (load_access(ld, c, sec_nodes[i]) < 0)
+                return -1;
         } else if (load_modules(ld, c, sec_nodes[i]) < 0) {
             return -1;
         }
@@ -1166,6 +1441,7 @@ void conf_free(struct conf *c)
         free(c->modules[i].conf);
     }
     free(c->modules);
+    acl_config_release(&c->acl);
     free(c->file);
     free(c);
 }
@@ -1266,6 +1542,18 @@ void conf_reference(const struct pl_module *const *modules, struct buf *out)
     for (size_t i = 0; i < PL_ARRAY_LEN(sections); i++) {
         const struct section *s = &sections[i];
         buf_printf(out, "## %s (`%s`)\n\n%s\n\n", s->title, s->name, s->doc);
+        if (s->kind == SECTION_ACL) {
+            buf_puts(out, "```yaml\nacl:\n  admin:\n    user: [admin@example.org]\n"
+                          "  local:\n    server: [example.org]\n"
+                          "  lan:\n    ip: [10.0.0.0/8, \"::1/128\", 127.0.0.1]\n```\n\n");
+            continue;
+        }
+        if (s->kind == SECTION_ACCESS) {
+            buf_puts(out, "```yaml\naccess_rules:\n  register:\n    - allow: lan\n"
+                          "    - deny: all\n  api:\n    - allow: admin\n"
+                          "  api_registered_users:\n    - allow: admin\n    - allow: lan\n```\n\n");
+            continue;
+        }
         if (s->kind != SECTION_MODULES) {
             reference_table(s->opts, out);
             continue;

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/acl.h"
 #include "core/buf.h"
 #include "core/log.h"
 
@@ -70,6 +71,8 @@ struct conf_listen {
     bool tls;                   /* direct TLS (XEP-0368) */
     bool starttls_required;     /* c2s: refuse SASL/bind before STARTTLS */
     char *path;                 /* control: Unix socket path */
+    size_t max_body_size;       /* http: largest request body, bytes */
+    unsigned request_timeout;   /* http: s to receive a request / idle keep-alive */
     int line;                   /* where it was declared, for messages */
 };
 
@@ -116,6 +119,7 @@ struct conf {
     struct conf_auth auth;
     struct conf_module *modules;
     size_t nmodules;
+    struct acl_config acl;      /* 'acl' and 'access_rules' (core/acl.h) */
 };
 
 struct pl_module;

@@ -29,6 +29,7 @@
 #include "core/server.h"
 #include "modules/carbons_rules.h"
 #include "modules/modules.h"
+#include "stream/sasl2.h"
 #include "xml/xml.h"
 
 struct carbons {
@@ -90,6 +91,12 @@ static void toggle(struct server *srv, struct stanza *req, struct xml_node *q, v
     iq_reply_result(req, NULL, NULL, &r);
     router_route(srv, r);
     stanza_unref(r);
+}
+
+/* XEP-0386 §3.2: Bind2's inline enable (c2s calls it while binding). */
+void carbons_enable_session(const struct pl_module_ctx *m, const char *full)
+{
+    set_enabled(m->data, full, true);
 }
 
 /* --- copies -------------------------------------------------------------- */

@@ -27,6 +27,8 @@ extern const struct pl_module pl_module_carbons;
 extern const struct pl_module pl_module_push;
 extern const struct pl_module pl_module_stream_management;
 extern const struct pl_module pl_module_csi;
+extern const struct pl_module pl_module_muc;
+extern const struct pl_module pl_module_adhoc;
 
 static const struct pl_module *const all_modules[] = {
     &pl_module_disco,
@@ -46,6 +48,8 @@ static const struct pl_module *const all_modules[] = {
     &pl_module_push,
     &pl_module_stream_management,
     &pl_module_csi,
+    &pl_module_muc,
+    &pl_module_adhoc,
     NULL,
 };
 

@@ -1,5 +1,6 @@
 /* listener.c - c2s listening sockets (plain with STARTTLS, or direct TLS
- * per XEP-0368); per-address connection limits are applied at accept. */
+ * per XEP-0368; per-address connection limits are applied at accept) and
+ * the HTTP API listeners (http/http.c, optionally direct TLS). */
 #include "net/listener.h"
 
 #include <arpa/inet.h>
@@ -13,6 +14,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/server.h"
+#include "http/http.h"
 #include "stream/c2s.h"
 
 static void on_accept(struct evconnlistener *evl, evutil_socket_t fd,
@@ -58,6 +60,20 @@ int listeners_start(struct server *srv, struct buf *err)
     const struct conf *c = srv->conf;
     for (size_t i = 0; i < c->nlisten; i++) {
         const struct conf_listen *cl = &c->listen[i];
+        if (cl->module == LISTEN_HTTP) {
+            struct http_server *hs = http_server_new(srv, cl, err);
+            if (!hs)
+                goto fail;
+            struct listener *l = pl_calloc(1, sizeof(*l));
+            l->srv = srv;
+            l->http = hs;
+            l->cfg = *cl;
+            l->cfg.ip = pl_strdup(cl->ip);
+            l->cfg.path = NULL;
+            l->next = srv->listeners;
+            srv->listeners = l;
+            continue;
+        }
         if (cl->module != LISTEN_C2S)
             continue;
         struct sockaddr_storage ss;
@@ -101,7 +117,9 @@ void listeners_stop(struct server *srv)
     while (srv->listeners) {
         struct listener *l = srv->listeners;
         srv->listeners = l->next;
-        evconnlistener_free(l->evl);
+        if (l->evl)
+            evconnlistener_free(l->evl);
+        http_server_free(l->http);
         free(l->cfg.ip);
         free(l);
     }

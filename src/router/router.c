@@ -5,6 +5,7 @@
  *   absent / own bare JID   -> handled on behalf of the sender (§10.3)
  *   a configured host       -> the server: IQ handlers (§10.3, §8.5 for accounts)
  *   local account bare/full -> RFC 6121 §8.5 delivery rules
+ *   a local service domain  -> the service's handler (MUC, XEP-0045)
  *   anything else           -> remote: <remote-server-not-found/> until s2s exists
  * Accounts with no session need a storage lookup to tell "no such user"
  * (§8.5.1) from "offline" (§8.5.2.2); the stanza is referenced across it.
@@ -42,6 +43,7 @@ struct router *router_new(void)
     for (int t = 0; t < SF_STAGE_COUNT; t++)
         hashmap_init(&r->stream_features[t]);
     hashmap_init(&r->preauth);
+    hashmap_init(&r->services);
     return r;
 }
 
@@ -73,6 +75,14 @@ static void free_feature_map(struct hashmap *m)
     hashmap_release(m);
 }
 
+static void free_service_map(struct hashmap *m)
+{
+    void *v;
+    for (size_t i = 0; hashmap_next(m, &i, NULL, &v);)
+        free(v);                /* the key is inside the route */
+    hashmap_release(m);
+}
+
 void router_free(struct router *r)
 {
     if (!r)
@@ -87,6 +97,7 @@ void router_free(struct router *r)
     for (int t = 0; t < SF_STAGE_COUNT; t++)
         free_feature_map(&r->stream_features[t]);
     free_iq_map(&r->preauth);
+    free_service_map(&r->services);
     hooks_release(&r->hooks);
     free(r);
 }
@@ -240,8 +251,38 @@ static void unregister_features(struct hashmap *m, const void *owner)
     }
 }
 
+void router_service_register(struct router *r, const char *domain,
+                             service_route_fn fn, void *ud, const void *owner)
+{
+    size_t len = strlen(domain) + 1;
+    struct service_route *sr = pl_malloc(sizeof(*sr) + len);
+    sr->fn = fn;
+    sr->ud = ud;
+    sr->owner = owner;
+    memcpy(sr->domain, domain, len);
+    free(hashmap_put(&r->services, sr->domain, sr));
+}
+
+bool router_is_local_service(const struct server *srv, const char *domain)
+{
+    return hashmap_get(&srv->router->services, domain) != NULL;
+}
+
+static void unregister_services(struct hashmap *m, const void *owner)
+{
+    const char *k;
+    void *v;
+    for (size_t i = 0; hashmap_next(m, &i, &k, &v);) {
+        if (((struct service_route *)v)->owner == owner) {
+            hashmap_del(m, k);
+            free(v);
+        }
+    }
+}
+
 void router_unregister_owner(struct router *r, const void *owner)
 {
+    unregister_services(&r->services, owner);
     for (int t = 0; t < IQ_TARGET_COUNT; t++) {
         unregister_iq(&r->iq[t], owner);
         unregister_features(&r->features[t], owner);
@@ -450,7 +491,10 @@ static bool iq_shares_presence_now(struct server *srv, const struct stanza *st,
         return true;
     const char *from = xml_attr(st->root, "from");
     struct jid *fj = from ? jid_parse(from) : NULL;
-    if (!fj || !fj->local || strcmp(fj->bare, s->jid->bare) == 0 ||
+    /* A local service (a MUC room forwarding an occupant's IQ, XEP-0045
+     * §7.5) is trusted like the server. */
+    if (!fj || !fj->local || router_is_local_service(srv, fj->domain) ||
+        strcmp(fj->bare, s->jid->bare) == 0 ||
         hashmap_get(&s->directed, fj->full) || hashmap_get(&s->directed, fj->bare) ||
         !roster_enabled(srv, s->jid->domain)) {
         jid_free(fj);
@@ -660,6 +704,13 @@ void router_route(struct server *srv, struct stanza *st)
     struct jid *to = jid_parse(to_s);
     if (!to) {
         router_bounce(srv, st, "modify", "jid-malformed", "invalid 'to' address");
+        return;
+    }
+    struct service_route *sr = hashmap_get(&srv->router->services, to->domain);
+    if (sr) {
+        /* A local service (XEP-0045 MUC) owns the whole domain. */
+        sr->fn(srv, st, to, sr->ud);
+        jid_free(to);
         return;
     }
     if (!router_is_local_host(srv, to->domain)) {

@@ -91,6 +91,7 @@ struct router {
     struct hashmap preauth;     /* "host\x1fns" -> struct iq_handler (fn is a preauth_iq_fn) */
     struct hooks hooks;
     size_t nsessions;
+    struct hashmap services;    /* domain -> struct service_route (local services) */
 };
 
 struct router *router_new(void);
@@ -137,6 +138,26 @@ void router_preauth_register(struct router *r, const char *host, const char *ns,
 /* The pre-authentication handler for (host, ns), or NULL. */
 const struct iq_handler *router_preauth_find(struct router *r, const char *host,
                                              const char *ns);
+/*
+ * Local services: a module serves a whole domain that is not a virtual
+ * host (the XEP-0045 service conference.example.org).  Every stanza whose
+ * 'to' domain is 'domain' goes to fn (st borrowed: stanza_ref() to keep
+ * it; 'to' is the parsed address, borrowed for the call), ahead of the
+ * remote-domain bounce.  A later registration of the same domain wins.
+ */
+typedef void (*service_route_fn)(struct server *srv, struct stanza *st,
+                                 const struct jid *to, void *ud);
+struct service_route {
+    service_route_fn fn;
+    void *ud;
+    const void *owner;          /* module instance, for unregistering */
+    char domain[];              /* the map's key lives here */
+};
+void router_service_register(struct router *r, const char *domain,
+                             service_route_fn fn, void *ud, const void *owner);
+/* Is domain served by a local service (router_service_register)? */
+bool router_is_local_service(const struct server *srv, const char *domain);
+
 void router_unregister_owner(struct router *r, const void *owner);
 /* The disco features of host for target t, sorted, NULL-terminated
  * (borrowed until the next registration). */

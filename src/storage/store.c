@@ -450,6 +450,40 @@ void store_kv_clear(struct store *s, const char *user, const char *host,
     submit_db(s, STORE_OP_KV_CLEAR, &a, cb, ud);
 }
 
+/* Server-level rows have no host: the empty string stands in for it, so
+ * that submit_db's check (every per-user request names its host) holds. */
+void store_server_kv_get(struct store *s, const char *area, const char *key,
+                         store_cb cb, void *ud)
+{
+    PL_ASSERT(area && key);
+    struct store_args a = { .host = "", .area = area, .key = key };
+    submit_db(s, STORE_OP_SKV_GET, &a, cb, ud);
+}
+
+void store_server_kv_add(struct store *s, const char *area, const char *key,
+                         const char *value, size_t len, store_cb cb, void *ud)
+{
+    PL_ASSERT(area && key && value);
+    struct store_args a = { .host = "", .area = area, .key = key,
+                            .value = value, .value_len = len };
+    submit_db(s, STORE_OP_SKV_ADD, &a, cb, ud);
+}
+
+void store_server_kv_delete(struct store *s, const char *area, const char *key,
+                            store_cb cb, void *ud)
+{
+    PL_ASSERT(area && key);
+    struct store_args a = { .host = "", .area = area, .key = key };
+    submit_db(s, STORE_OP_SKV_DELETE, &a, cb, ud);
+}
+
+void store_server_kv_list(struct store *s, const char *area, store_cb cb, void *ud)
+{
+    PL_ASSERT(area);
+    struct store_args a = { .host = "", .area = area };
+    submit_db(s, STORE_OP_SKV_LIST, &a, cb, ud);
+}
+
 void store_log_append(struct store *s, const struct store_log_append_args *la,
                       store_cb cb, void *ud)
 {

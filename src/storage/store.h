@@ -106,6 +106,18 @@ void store_kv_list(struct store *s, const char *user, const char *host,
 void store_kv_clear(struct store *s, const char *user, const char *host,
                     const char *area, store_cb cb, void *ud);
 
+/* Server-level key/value rows that belong to no account (HTTP API tokens).
+ * 'area' names the user of the rows ("api_token"), 'key' the item. */
+void store_server_kv_get(struct store *s, const char *area, const char *key,
+                         store_cb cb, void *ud);    /* OK (value) | NOT_FOUND */
+/* Inserts a new row.  OK | EXISTS (the key is taken; nothing changed). */
+void store_server_kv_add(struct store *s, const char *area, const char *key,
+                         const char *value, size_t len, store_cb cb, void *ud);
+void store_server_kv_delete(struct store *s, const char *area, const char *key,
+                            store_cb cb, void *ud); /* OK | NOT_FOUND */
+/* Every (key, value) of the area, sorted by key.  OK (items). */
+void store_server_kv_list(struct store *s, const char *area, store_cb cb, void *ud);
+
 /*
  * Per-user append-only logs: offline messages ("offline"), the message
  * archive ("mam"), MUC room archives (user = room localpart, host = the

@@ -2,8 +2,33 @@
  * c2s.c - client-to-server streams: RFC 6120 §4 (streams), §5 (STARTTLS),
  * §6 (SASL), §7 (resource binding), §8.1.2.1 ('from' stamping), XEP-0368
  * (direct TLS), XEP-0440 (channel-binding types as a stream feature),
- * XEP-0198 (stream management: acks, hibernation, resumption) and XEP-0352
- * (client state indication).
+ * XEP-0198 (stream management: acks, hibernation, resumption), XEP-0352
+ * (client state indication), XEP-0388 (SASL2), XEP-0386 (Bind2, with
+ * inline SM enable/resume and carbons) and XEP-0484 (FAST tokens).
+ *
+ * Logins end with the ban check (admin/ban.h) once the credentials are
+ * verified, SASL1 and SASL2 alike: a banned account gets <account-disabled/>
+ * and the ban's reason instead of <success/> (RFC 6120 §6.5.1).
+ *
+ * SASL2 (XEP-0388) shares the mechanisms, the sasl_ctx and the failed-login
+ * limits with SASL1; what differs is the framing, the <success/> (no
+ * stream restart, §2.6.1: the post-authentication features follow at
+ * once) and the inline requests of <authenticate/>, processed in the order
+ * XEP-0386 §3.2 gives: SM <resume/> first; if it fails (its <failed/> goes
+ * into <success/>) or is absent, Bind2 binds a resource and enables SM and
+ * carbons inline; then a FAST token if one was asked for or is due.
+ *
+ * The Bind2 rule (issue 4): XEP-0386 §3.2 says to clear the offline
+ * messages at bind "as they will be provided by MAM".  Parley never does:
+ * with MAM disabled, or a message MAM did not archive (preferences), that
+ * purge loses mail.  A Bind2 session is bound like any other and gets its
+ * offline messages at its first available presence (modules/offline.c,
+ * HOOK_USER_AVAILABLE), whatever MAM holds.
+ *
+ * FAST (XEP-0484): tokens for the HT-SHA-256-NONE/-ENDP/-EXPR mechanisms,
+ * stored per user-agent id in the kv area "fast" as described in
+ * stream/fast.h (nonces, never tokens; bound to the current credentials,
+ * so any password change invalidates them).
  *
  * Life of a connection:
  *   accept -> [direct TLS handshake] -> header -> features
@@ -52,6 +77,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include "admin/ban.h"
 #include "core/base64.h"
 #include "core/conf.h"
 #include "core/jid.h"
@@ -63,7 +89,9 @@
 #include "net/tls.h"
 #include "router/router.h"
 #include "storage/store.h"
+#include "stream/fast.h"
 #include "stream/sasl/sasl.h"
+#include "stream/sasl2.h"
 #include "stream/sm_queue.h"
 #include "stream/stream_opts.h"
 #include "xml/xml.h"
@@ -76,6 +104,14 @@
 #define NS_SM       "urn:xmpp:sm:3"
 #define NS_CSI      "urn:xmpp:csi:0"
 #define NS_DELAY    "urn:xmpp:delay"
+#define NS_SASL2    "urn:xmpp:sasl:2"
+#define NS_BIND2    "urn:xmpp:bind:0"
+#define NS_FAST     "urn:xmpp:fast:0"
+#define NS_CARBONS  "urn:xmpp:carbons:2"
+
+/* XEP-0484 §4.2 leaves token lifetimes to policy: two weeks, rotated
+ * (a new token in <success/>) once less than half of that remains. */
+#define FAST_LIFETIME (14 * 24 * 3600)
 
 /* RFC 6120 §6.4.5 lets a server limit SASL retries per stream, and §7.6.2.1
  * asks for 5..10 bind retries; both end with <policy-violation/>. */
@@ -112,6 +148,15 @@ struct c2s {
     char *host;                 /* the stream's domain (prepared) */
     char *user;                 /* authenticated localpart */
     char *pending_failure;      /* serialized SASL failure waiting for 'delay' */
+    struct stanza *s2req;       /* SASL2: the <authenticate/> being served */
+    char *ok_user;              /* verified, waiting for the ban check */
+    struct buf ok_data;         /* ... and the mechanism's success data */
+    char *fast_token;           /* FAST token to hand out in <success/> */
+    int64_t fast_expiry;
+    uint8_t creds_fp[FAST_FP_LEN]; /* fingerprint of the credentials used */
+    bool have_fp;
+    bool fast_rotate;           /* FAST: the token used is due for rotation */
+    bool sasl2;                 /* the exchange in progress is SASL2 */
     struct timeval close_started;
     enum c2s_state state;
     int refs;                   /* 1 for the connection + 1 per async call */
@@ -177,6 +222,7 @@ static void sm_finish(struct c2s *c);
 static void sm_hibernate(struct c2s *c, const char *why);
 static void close_stream(struct c2s *c, const char *cond, const char *app,
                          const char *text);
+static const struct sm_options *sm_opts(struct c2s *c);
 
 const char *c2s_peer(const struct c2s *c)
 {
@@ -404,6 +450,11 @@ static void free_c2s(struct c2s *c)
     free(c->host);
     free(c->user);
     free(c->pending_failure);
+    if (c->s2req)
+        stanza_unref(c->s2req);
+    free(c->ok_user);
+    buf_release(&c->ok_data);
+    free(c->fast_token);
     log_debug("c2s %llu (%s): freed", c->id, c->peer);
     free(c);
 }
@@ -516,6 +567,52 @@ static void put_module_features(struct c2s *c, struct buf *b, enum stream_stage 
         buf_puts(b, v[i]);
 }
 
+/* The FAST mechanisms usable on this channel (XEP-0484 §3.1: only over
+ * TLS; -ENDP and -EXPR only with their channel-binding data). */
+static size_t fast_mechanisms(const struct sasl_channel *ch, const char **names)
+{
+    size_t n = 0;
+    if (!ch->tls)
+        return 0;
+    if (ch->has_endpoint)
+        names[n++] = fast_mech_name(FAST_CB_ENDPOINT);
+    if (ch->has_exporter)
+        names[n++] = fast_mech_name(FAST_CB_EXPORTER);
+    names[n++] = fast_mech_name(FAST_CB_NONE);
+    return n;
+}
+
+/* XEP-0388 §2.1: the same mechanisms as SASL1, and in <inline/> what
+ * <authenticate/> may carry: SM resumption (XEP-0198 §inline), Bind2
+ * with the features it enables (XEP-0386 §2), FAST (XEP-0484 §3.1). */
+static void put_sasl2_feature(struct c2s *c, struct buf *b, const struct sasl_channel *ch,
+                              const char *const *mechs, size_t n)
+{
+    bool sm = sm_opts(c) != NULL;
+    bool carbons = modules_instance(c->srv, c->host, "carbons") != NULL;
+    buf_puts(b, "<authentication xmlns='" NS_SASL2 "'>");
+    for (size_t i = 0; i < n; i++)
+        buf_printf(b, "<mechanism>%s</mechanism>", mechs[i]);
+    buf_puts(b, "<inline>");
+    if (sm)
+        buf_puts(b, "<sm xmlns='" NS_SM "'/>");
+    buf_puts(b, "<bind xmlns='" NS_BIND2 "'><inline>");
+    if (carbons)
+        buf_puts(b, "<feature var='" NS_CARBONS "'/>");
+    if (sm)
+        buf_puts(b, "<feature var='" NS_SM "'/>");
+    buf_puts(b, "</inline></bind>");
+    const char *fm[3];
+    size_t nf = fast_mechanisms(ch, fm);
+    if (nf) {
+        buf_puts(b, "<fast xmlns='" NS_FAST "'>");
+        for (size_t i = 0; i < nf; i++)
+            buf_printf(b, "<mechanism>%s</mechanism>", fm[i]);
+        buf_puts(b, "</fast>");
+    }
+    buf_puts(b, "</inline></authentication>");
+}
+
 static void send_features(struct c2s *c)
 {
     struct buf *b = &c->srv->scratch;
@@ -536,6 +633,7 @@ static void send_features(struct c2s *c)
             for (size_t i = 0; i < n; i++)
                 buf_printf(b, "<mechanism>%s</mechanism>", mechs[i]);
             buf_puts(b, "</mechanisms>");
+            put_sasl2_feature(c, b, &ch, mechs, n);
             if (ch.has_exporter || ch.has_endpoint) {
                 /* XEP-0440: which channel-binding types -PLUS may use. */
                 buf_puts(b, "<sasl-channel-binding xmlns='" NS_SASL_CB "'>");
@@ -548,10 +646,14 @@ static void send_features(struct c2s *c)
             put_module_features(c, b, SF_PREAUTH);
         }
     } else {
-        buf_puts(b, "<bind xmlns='" NS_BIND "'/>");
-        /* RFC 6121 §1.4 / draft-cridland-xmpp-session: kept for old
-         * clients, marked optional so new ones skip it. */
-        buf_puts(b, "<session xmlns='" NS_SESSION "'><optional/></session>");
+        /* After SASL2 with Bind2 or an inline resume the session exists
+         * already: no binding to offer. */
+        if (!c->sess) {
+            buf_puts(b, "<bind xmlns='" NS_BIND "'/>");
+            /* RFC 6121 §1.4 / draft-cridland-xmpp-session: kept for old
+             * clients, marked optional so new ones skip it. */
+            buf_puts(b, "<session xmlns='" NS_SESSION "'><optional/></session>");
+        }
         put_module_features(c, b, SF_POSTAUTH);
     }
     buf_puts(b, "</stream:features>");
@@ -592,10 +694,9 @@ static void sm_free(struct sm_state *sm, bool log_lost)
 
 /* <failed/> (XEP-0198 §6): a stanza error condition, a text, and for a
  * known but ended session the count of stanzas we handled (§5). */
-static void sm_failed(struct c2s *c, const char *cond, const char *text, const uint32_t *h)
+static void sm_failed_to(struct buf *b, const char *cond, const char *text,
+                         const uint32_t *h)
 {
-    struct buf *b = &c->srv->scratch;
-    buf_clear(b);
     buf_puts(b, "<failed xmlns='" NS_SM "'");
     if (h)
         buf_printf(b, " h='%u'", (unsigned)*h);
@@ -603,6 +704,13 @@ static void sm_failed(struct c2s *c, const char *cond, const char *text, const u
     buf_puts(b, "<text xmlns='" NS_STANZAS "' xml:lang='en'>");
     xml_escape_text(b, text, strlen(text));
     buf_puts(b, "</text></failed>");
+}
+
+static void sm_failed(struct c2s *c, const char *cond, const char *text, const uint32_t *h)
+{
+    struct buf *b = &c->srv->scratch;
+    buf_clear(b);
+    sm_failed_to(b, cond, text, h);
     write_raw(c, b->data, b->len);
 }
 
@@ -861,6 +969,32 @@ static bool attr_true(const char *v)
     return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
 }
 
+/* Starts stream management for the bound session of c, appending
+ * <enabled/> to out (XEP-0198 §3; or inside Bind2's <bound/>, XEP-0386
+ * §3.2).  §4: both counters start here. */
+static void sm_enable_to(struct c2s *c, const struct xml_node *el, struct buf *out)
+{
+    const struct sm_options *o = sm_opts(c);
+    struct sm_state *sm = pl_calloc(1, sizeof(*sm));
+    sm->c = c;
+    smq_init(&sm->q, 0);
+    sm->max_unacked = o->max_unacked;
+    bool resume = attr_true(xml_attr(el, "resume")) && o->max_hibernated > 0;
+    if (resume) {
+        sm->timeout = o->resume_timeout;
+        uint32_t want;
+        if (parse_h(xml_attr(el, "max"), &want) && want > 0 && want < sm->timeout)
+            sm->timeout = want;     /* §3: the client's preferred maximum */
+        sm_new_id(sm->id, sizeof(sm->id));
+        buf_printf(out, "<enabled xmlns='" NS_SM "' id='%s' resume='true' max='%u'/>",
+                   sm->id, sm->timeout);
+    } else {
+        buf_puts(out, "<enabled xmlns='" NS_SM "'/>");
+    }
+    c->sm = sm;
+    log_debug("c2s %llu: stream management enabled%s", c->id, resume ? " (resumable)" : "");
+}
+
 static void handle_enable(struct c2s *c, struct stanza *st)
 {
     if (!c->sess) {
@@ -875,29 +1009,12 @@ static void handle_enable(struct c2s *c, struct stanza *st)
         c2s_close(c, "policy-violation", "stream management was enabled twice");
         return;
     }
-    const struct sm_options *o = sm_opts(c);
-    struct sm_state *sm = pl_calloc(1, sizeof(*sm));
-    sm->c = c;
-    smq_init(&sm->q, 0);
-    sm->max_unacked = o->max_unacked;
-    bool resume = attr_true(xml_attr(st->root, "resume")) && o->max_hibernated > 0;
-    char enabled[160];
-    if (resume) {
-        sm->timeout = o->resume_timeout;
-        uint32_t want;
-        if (parse_h(xml_attr(st->root, "max"), &want) && want > 0 && want < sm->timeout)
-            sm->timeout = want;     /* §3: the client's preferred maximum */
-        sm_new_id(sm->id, sizeof(sm->id));
-        snprintf(enabled, sizeof(enabled),
-                 "<enabled xmlns='" NS_SM "' id='%s' resume='true' max='%u'/>", sm->id,
-                 sm->timeout);
-    } else {
-        snprintf(enabled, sizeof(enabled), "<enabled xmlns='" NS_SM "'/>");
-    }
-    /* §4: both counters start here; stanzas written before are not counted. */
-    write_str(c, enabled);
-    c->sm = sm;
-    log_debug("c2s %llu: stream management enabled%s", c->id, resume ? " (resumable)" : "");
+    /* §4: stanzas written before <enabled/> are not counted (nothing is
+     * written between the state's creation and this write). */
+    struct buf b = BUF_INIT;
+    sm_enable_to(c, st->root, &b);
+    write_raw(c, b.data, b.len);
+    buf_release(&b);
 }
 
 /* Writes the unacknowledged queue again (after <resumed/>). */
@@ -930,25 +1047,30 @@ static bool sm_ack(struct c2s *c, struct sm_state *sm, uint32_t h)
     return true;
 }
 
-static void handle_resume(struct c2s *c, struct stanza *st)
+/* XEP-0198 §5 resumption, standalone or inline in SASL2 (XEP-0388
+ * §2.6.1): appends <resumed/> or <failed/> to out; true when the session
+ * was taken over (the caller writes out, then sm_resend()).  False with
+ * c->closing set when the stream ended (§6 count too high). */
+static bool sm_resume_to(struct c2s *c, const struct xml_node *el, struct buf *out)
 {
     if (!c->authed || c->sess || c->sm) {
-        sm_failed(c, "unexpected-request",
+        sm_failed_to(out, "unexpected-request",
                   c->authed ? "resume instead of binding a resource, not after"
                             : "authenticate first", NULL);
-        return;
+        return false;
     }
     const struct sm_options *opts = sm_opts(c);
     if (opts && opts->max_hibernated == 0) {
         /* §5: resumption is switched off on this host. */
-        sm_failed(c, "feature-not-implemented", "stream resumption is disabled here", NULL);
-        return;
+        sm_failed_to(out, "feature-not-implemented", "stream resumption is disabled here",
+                     NULL);
+        return false;
     }
-    const char *previd = xml_attr(st->root, "previd");
+    const char *previd = xml_attr(el, "previd");
     uint32_t h;
-    if (!previd || !parse_h(xml_attr(st->root, "h"), &h)) {
-        sm_failed(c, "bad-request", "<resume/> needs 'previd' and a numeric 'h'", NULL);
-        return;
+    if (!previd || !parse_h(xml_attr(el, "h"), &h)) {
+        sm_failed_to(out, "bad-request", "<resume/> needs 'previd' and a numeric 'h'", NULL);
+        return false;
     }
     char bare[2 * JID_PART_MAX + 2];
     snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
@@ -968,15 +1090,15 @@ static void handle_resume(struct c2s *c, struct stanza *st)
         uint32_t oh;
         if (reg && opts && sm_registry_find(reg, bare, previd, &oh, time(NULL),
                                             opts->old_session_lifetime))
-            sm_failed(c, "item-not-found", "that session has ended", &oh);
+            sm_failed_to(out, "item-not-found", "that session has ended", &oh);
         else
-            sm_failed(c, "item-not-found", "no such session to resume", NULL);
-        return;
+            sm_failed_to(out, "item-not-found", "no such session to resume", NULL);
+        return false;
     }
     struct sm_state *sm = old->sm;
     if (smq_out_ack_count(&sm->q, h) < 0) {
         sm_ack(c, sm, h);       /* the §6 stream error, on this stream */
-        return;
+        return false;
     }
     /* Take the session over.  A stream still open for it gets <conflict/>
      * (§5); it must neither unbind the session nor re-route the queue. */
@@ -1014,14 +1136,24 @@ static void handle_resume(struct c2s *c, struct stanza *st)
     }
     event_del(c->tmo);          /* negotiation is over */
     sm_ack(c, sm, h);
-    char resumed[128];
-    snprintf(resumed, sizeof(resumed), "<resumed xmlns='" NS_SM "' previd='%s' h='%u'/>",
-             sm->id, (unsigned)smq_in_h(&sm->q));
-    write_str(c, resumed);
+    buf_printf(out, "<resumed xmlns='" NS_SM "' previd='%s' h='%u'/>", sm->id,
+               (unsigned)smq_in_h(&sm->q));
     log_info("c2s %llu (%s): resumed %s, resending %zu stanzas", c->id, c->peer,
              s->jid->full, smq_out_len(&sm->q));
-    /* §5: what the client has not handled goes again, in order. */
-    sm_resend(c);
+    return true;
+}
+
+static void handle_resume(struct c2s *c, struct stanza *st)
+{
+    struct buf b = BUF_INIT;
+    bool ok = sm_resume_to(c, st->root, &b);
+    if (!c->closing) {
+        write_raw(c, b.data, b.len);
+        /* §5: what the client has not handled goes again, in order. */
+        if (ok)
+            sm_resend(c);
+    }
+    buf_release(&b);
 }
 
 static void handle_sm(struct c2s *c, struct stanza *st)
@@ -1280,16 +1412,21 @@ static void sasl_send(struct c2s *c, const char *elem, const struct buf *data)
 {
     struct buf *b = &c->srv->scratch;
     buf_clear(b);
-    buf_printf(b, "<%s xmlns='" NS_SASL "'>", elem);
+    buf_printf(b, "<%s xmlns='%s'>", elem, c->sasl2 ? NS_SASL2 : NS_SASL);
     if (data && data->len)
         base64_encode(b, data->data, data->len);
     buf_printf(b, "</%s>", elem);
     write_raw(c, b->data, b->len);
 }
 
-static void format_failure(struct buf *b, const char *cond, const char *text)
+/* RFC 6120 §6.4.5; XEP-0388 §2.6.2 wraps the same condition (in the SASL
+ * namespace) and a <text/> in its own <failure/>. */
+static void format_failure(struct buf *b, bool sasl2, const char *cond, const char *text)
 {
-    buf_printf(b, "<failure xmlns='" NS_SASL "'><%s/>", cond);
+    if (sasl2)
+        buf_printf(b, "<failure xmlns='" NS_SASL2 "'><%s xmlns='" NS_SASL "'/>", cond);
+    else
+        buf_printf(b, "<failure xmlns='" NS_SASL "'><%s/>", cond);
     if (text) {
         buf_puts(b, "<text xml:lang='en'>");
         xml_escape_text(b, text, strlen(text));
@@ -1302,14 +1439,31 @@ static void send_failure(struct c2s *c, const char *cond, const char *text)
 {
     struct buf *b = &c->srv->scratch;
     buf_clear(b);
-    format_failure(b, cond, text);
+    format_failure(b, c->sasl2, cond, text);
     write_raw(c, b->data, b->len);
+}
+
+/* Drops what a SASL2 exchange kept (the request, a token being issued). */
+static void sasl2_reset(struct c2s *c)
+{
+    c->sasl2 = false;
+    if (c->s2req) {
+        stanza_unref(c->s2req);
+        c->s2req = NULL;
+    }
+    c->fast_rotate = false;
+    c->have_fp = false;
+    if (c->fast_token) {
+        OPENSSL_cleanse(c->fast_token, strlen(c->fast_token));
+        PL_FREE(c->fast_token);
+    }
 }
 
 static void after_failure(struct c2s *c)
 {
     sasl_free(c->sasl);
     c->sasl = NULL;
+    sasl2_reset(c);
     if (++c->sasl_attempts >= MAX_SASL_ATTEMPTS)
         c2s_close(c, "policy-violation", "too many failed authentication attempts");
 }
@@ -1346,7 +1500,7 @@ static void sasl_fail(struct c2s *c, const char *cond, const char *text, bool cr
         return;
     }
     struct buf b = BUF_INIT;
-    format_failure(&b, cond, text);
+    format_failure(&b, c->sasl2, cond, text);
     c->pending_failure = buf_detach(&b);
     bufferevent_disable(c->bev, EV_READ);
     if (!c->delay)
@@ -1355,19 +1509,102 @@ static void sasl_fail(struct c2s *c, const char *cond, const char *text, bool cr
     evtimer_add(c->delay, &tv);
 }
 
-static void sasl_succeed(struct c2s *c, const char *user, const struct buf *data)
+static void sasl2_success(struct c2s *c);
+static void fast_issue(struct c2s *c);
+
+static void sasl1_success(struct c2s *c)
 {
-    log_info("c2s %llu (%s): authenticated as %s@%s (%s)", c->id, c->peer, user,
-             c->host, sasl_mech_name(c->sasl));
-    sasl_send(c, "success", data);
-    sasl_free(c->sasl);
-    c->sasl = NULL;
-    c->user = pl_strdup(user);
-    c->authed = true;
-    ratelimit_clear(c->srv->auth_limit, c->addr);
+    sasl_send(c, "success", &c->ok_data);
     /* §6.4.6: the stream restarts; the client sends a new header. */
     xml_stream_reset(c->xs);
     c->state = C2S_WAIT_HEADER;
+}
+
+/* Does the SASL2 request want a FAST token (XEP-0484 §3.2, §3.5)? */
+static bool fast_wanted(struct c2s *c)
+{
+    if (!c->sasl2 || !c->s2req || !c->have_fp || !c->tls)
+        return false;
+    const struct xml_node *ua = xml_child(c->s2req->root, NS_SASL2, "user-agent");
+    if (!ua || !sasl2_ua_id_valid(xml_attr(ua, "id")))
+        return false;               /* §4.1: tokens are per client */
+    const struct xml_node *rt = xml_child(c->s2req->root, NS_FAST, "request-token");
+    if (rt) {
+        struct sasl_channel ch = channel_of(c);
+        const char *fm[3];
+        size_t n = fast_mechanisms(&ch, fm);
+        const char *want = xml_attr(rt, "mechanism");
+        for (size_t i = 0; want && i < n; i++)
+            if (strcmp(fm[i], want) == 0)
+                return true;
+        return false;               /* not one we offered: no token */
+    }
+    /* §3.6: an invalidation gets no new token unless one is requested. */
+    const struct xml_node *f = xml_child(c->s2req->root, NS_FAST, "fast");
+    if (f && attr_true(xml_attr(f, "invalidate")))
+        return false;
+    return c->fast_rotate;
+}
+
+/* The credentials are verified and the account is not banned. */
+static void login_ok(struct c2s *c)
+{
+    log_info("c2s %llu (%s): authenticated as %s@%s (%s%s)", c->id, c->peer, c->ok_user,
+             c->host, c->sasl2 ? "SASL2 " : "", c->sasl ? sasl_mech_name(c->sasl) : "FAST");
+    sasl_free(c->sasl);
+    c->sasl = NULL;
+    c->user = c->ok_user;
+    c->ok_user = NULL;
+    c->authed = true;
+    ratelimit_clear(c->srv->auth_limit, c->addr);
+    if (!c->sasl2) {
+        sasl1_success(c);
+        buf_release(&c->ok_data);
+        return;
+    }
+    if (fast_wanted(c)) {
+        fast_issue(c);              /* stores the token, then sasl2_success() */
+        return;
+    }
+    sasl2_success(c);
+}
+
+static void on_ban_checked(void *ud, bool banned, const char *reason)
+{
+    struct c2s *c = ud;
+    if (!c->closing && !c->srv->stopping) {
+        c->busy = false;
+        if (banned) {
+            log_notice("c2s %llu (%s): %s@%s is banned, login refused", c->id, c->peer,
+                       c->ok_user, c->host);
+            PL_FREE(c->ok_user);
+            buf_release(&c->ok_data);
+            /* RFC 6120 §6.5.1 (XEP-0388 §2.6.2 the same); the reason is
+             * the operator's, meant for the user (admin/ban.h). */
+            sasl_fail(c, "account-disabled",
+                      reason && *reason ? reason : "this account is disabled", false);
+        } else {
+            login_ok(c);
+        }
+        resume_reading(c);
+    }
+    c2s_unref(c);
+}
+
+/* The mechanism verified the credentials: before <success/>, the ban
+ * check (admin/ban.h: only now, so a ban tells nothing to someone without
+ * the password).  Reading stays paused until it answers. */
+static void sasl_succeed(struct c2s *c, const char *user, const struct buf *data)
+{
+    free(c->ok_user);
+    c->ok_user = pl_strdup(user);
+    buf_clear(&c->ok_data);
+    if (data && data->len)
+        buf_append(&c->ok_data, data->data, data->len);
+    c->busy = true;
+    bufferevent_disable(c->bev, EV_READ);
+    c->refs++;
+    ban_check(c->srv, c->ok_user, c->host, on_ban_checked, c);
 }
 
 static void sasl_result(struct c2s *c, enum sasl_status st, struct sasl_reply *r);
@@ -1389,8 +1626,9 @@ static void process_input(struct c2s *c);
  * bytes already buffered). */
 static void resume_reading(struct c2s *c)
 {
-    c->busy = false;
-    if (c->closing || c->pending_failure)
+    /* A step that went asynchronous again (the ban check after the
+     * credentials) keeps reading paused: it resumes later. */
+    if (c->closing || c->pending_failure || c->busy)
         return;
     bufferevent_enable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
@@ -1429,6 +1667,9 @@ static void creds_loaded(const struct store_result *res, void *ud)
     }
     if (res->status == STORE_OK && sasl_creds_decode(res->value, &j->creds) == 0) {
         j->have_creds = true;
+        /* FAST tokens are bound to these credentials (stream/fast.h). */
+        fast_creds_fp(res->value, c->creds_fp);
+        c->have_fp = true;
     } else if (res->status != STORE_NOT_FOUND) {
         log_error("c2s %llu: cannot load credentials of %s@%s", c->id, j->user, c->host);
         c->busy = false;
@@ -1539,6 +1780,7 @@ static void handle_sasl(struct c2s *c, struct stanza *st)
             sasl_free(c->sasl);
             c->sasl = NULL;
         }
+        sasl2_reset(c);
         unsigned locked = ratelimit_locked(c->srv->auth_limit, c->addr, time(NULL));
         if (locked) {
             char text[128];
@@ -1558,8 +1800,8 @@ static void handle_sasl(struct c2s *c, struct stanza *st)
         }
         sasl_set_secret(c->sasl, c->srv->secret, sizeof(c->srv->secret));
     } else if (strcmp(name, "response") == 0) {
-        if (!c->sasl) {
-            sasl_fail(c, "malformed-request", "no authentication in progress", false);
+        if (!c->sasl || c->sasl2) {
+            sasl_fail(c, "malformed-request", "no SASL1 authentication in progress", false);
             return;
         }
     } else {
@@ -1651,6 +1893,423 @@ static void handle_bind(struct c2s *c, struct stanza *st, struct xml_node *bind)
     xml_add_text_child(ra, b, NS_BIND, "jid", c->sess->jid->full);
     c2s_send(c, reply);
     stanza_unref(reply);
+}
+
+/* --- SASL2 (XEP-0388), Bind2 (XEP-0386), FAST (XEP-0484) -------------------- */
+
+/* XEP-0386 §3.2: binds a resource "[tag]/[random]" and enables what the
+ * <bind/> asks for inline; appends <bound/> to out.  Offline messages are
+ * NOT purged here (the Bind2 rule, see the top of this file). */
+static void bind2(struct c2s *c, const struct xml_node *bind, struct buf *out)
+{
+    struct arena *a = c->s2req->arena;
+    const struct xml_node *tn = xml_child(bind, NS_BIND2, "tag");
+    const char *tag = tn ? xml_text(a, tn) : NULL;
+    uint8_t r[6];
+    RAND_bytes(r, sizeof(r));
+    char res[BIND2_TAG_MAX + 2 + 2 * sizeof(r) + 1];
+    bind2_resource(tag, r, sizeof(r), res, sizeof(res));
+    struct jid *jid = jid_make(c->user, c->host, res);
+    if (!jid) {
+        /* A tag the resourceprep profile refuses: the random part alone. */
+        bind2_resource(NULL, r, sizeof(r), res, sizeof(res));
+        jid = jid_make(c->user, c->host, res);
+    }
+    PL_ASSERT(jid);
+    c->sess = sm_bind(c->srv, c, jid);
+    event_del(c->tmo);          /* negotiation is over */
+    log_info("c2s %llu (%s): bound %s (Bind2)", c->id, c->peer, c->sess->jid->full);
+    buf_puts(out, "<bound xmlns='" NS_BIND2 "'>");
+    for (const struct xml_node *ch = bind->children; ch; ch = ch->next) {
+        if (ch->kind != XML_ELEMENT)
+            continue;
+        if (xml_is(ch, NS_SM, "enable") && sm_opts(c) && !c->sm) {
+            sm_enable_to(c, ch, out);
+        } else if (xml_is(ch, NS_CARBONS, "enable")) {
+            const struct pl_module_ctx *m = modules_instance(c->srv, c->host, "carbons");
+            if (m)
+                carbons_enable_session(m, c->sess->jid->full);
+        }
+        /* Other features were not offered in <inline/>: §3.2 gives no
+         * answer for those, they are simply not enabled. */
+    }
+    buf_puts(out, "</bound>");
+}
+
+/* XEP-0388 §2.6.1: <success/> with the mechanism's data, the identity,
+ * the inline results; then the features, with no stream restart. */
+static void sasl2_success(struct c2s *c)
+{
+    struct buf out = BUF_INIT, inl = BUF_INIT;
+    const struct xml_node *req = c->s2req->root;
+    bool resumed = false;
+    const struct xml_node *resume = xml_child(req, NS_SM, "resume");
+    if (resume && sm_opts(c)) {
+        resumed = sm_resume_to(c, resume, &inl);
+        if (c->closing)
+            goto done;
+    }
+    const struct xml_node *bind = xml_child(req, NS_BIND2, "bind");
+    /* XEP-0386 §3.2: a successful resume skips the bind; a failed one is
+     * reported (above) and the bind proceeds. */
+    if (!resumed && bind)
+        bind2(c, bind, &inl);
+    buf_puts(&out, "<success xmlns='" NS_SASL2 "'>");
+    if (c->ok_data.len) {
+        buf_puts(&out, "<additional-data>");
+        base64_encode(&out, c->ok_data.data, c->ok_data.len);
+        buf_puts(&out, "</additional-data>");
+    }
+    char bare[2 * JID_PART_MAX + 2];
+    snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
+    buf_puts(&out, "<authorization-identifier>");
+    const char *id = c->sess ? c->sess->jid->full : bare;
+    xml_escape_text(&out, id, strlen(id));
+    buf_puts(&out, "</authorization-identifier>");
+    if (inl.len)
+        buf_append(&out, inl.data, inl.len);
+    if (c->fast_token) {
+        char when[32];
+        ban_time_format(c->fast_expiry, when);
+        buf_printf(&out, "<token xmlns='" NS_FAST "' expiry='%s' token='%s'/>", when,
+                   c->fast_token);
+    }
+    buf_puts(&out, "</success>");
+    write_raw(c, out.data, out.len);
+    OPENSSL_cleanse(out.data, out.len);
+    send_features(c);
+    if (resumed)
+        sm_resend(c);           /* XEP-0198 §5, after <success/> */
+done:
+    buf_release(&out);
+    buf_release(&inl);
+    buf_release(&c->ok_data);
+    sasl2_reset(c);
+}
+
+/* A FAST job: token storage round trips, holding a c2s reference. */
+struct fast_job {
+    struct c2s *c;
+    char user[JID_PART_MAX + 1];
+    char ua[UA_ID_MAX + 1];
+    enum fast_cb mech;          /* auth: the mechanism used; issue: requested */
+    uint8_t cb[SASL_KEY_MAX];
+    size_t cblen;
+    uint8_t hmac[FAST_HMAC_LEN];
+    bool has_count, invalidate, issue;
+    uint32_t count;
+    struct fast_rec rec;
+    char token[FAST_TOKEN_MAX];
+};
+
+static void fast_job_end(struct fast_job *j)
+{
+    struct c2s *c = j->c;
+    OPENSSL_cleanse(j, sizeof(*j));
+    free(j);
+    c2s_unref(c);
+}
+
+static void fast_issue_stored(const struct store_result *res, void *ud)
+{
+    struct fast_job *j = ud;
+    struct c2s *c = j->c;
+    if (!c->closing && !c->srv->stopping) {
+        c->busy = false;
+        if (res->status == STORE_OK) {
+            c->fast_token = pl_strdup(j->token);
+            c->fast_expiry = j->rec.slot_new.expiry;
+        } else {
+            /* The login stands; only the token is missing (the client
+             * keeps its password path). */
+            log_error("c2s %llu: cannot store a FAST token for %s@%s", c->id, c->user,
+                      c->host);
+        }
+        sasl2_success(c);
+        resume_reading(c);
+    }
+    fast_job_end(j);
+}
+
+static void fast_issue_loaded(const struct store_result *res, void *ud)
+{
+    struct fast_job *j = ud;
+    struct c2s *c = j->c;
+    if (c->closing || c->srv->stopping) {
+        fast_job_end(j);
+        return;
+    }
+    if (res->status != STORE_OK || fast_rec_decode(res->value, &j->rec) < 0)
+        memset(&j->rec, 0, sizeof(j->rec));
+    /* §3.5: a new token goes to the 'new' slot; one issued before and
+     * never used is replaced (SHOULD invalidate). */
+    struct fast_slot *s = &j->rec.slot_new;
+    memset(s, 0, sizeof(*s));
+    s->present = true;
+    s->mech = j->mech;
+    RAND_bytes(s->nonce, sizeof(s->nonce));
+    s->expiry = (int64_t)time(NULL) + FAST_LIFETIME;
+    memcpy(s->fp, c->creds_fp, FAST_FP_LEN);
+    char bare[2 * JID_PART_MAX + 2];
+    snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
+    fast_token_derive(c->srv->secret, sizeof(c->srv->secret), bare, s->nonce, j->token);
+    char *v = fast_rec_encode(&j->rec);
+    store_kv_set(c->srv->store, c->user, c->host, FAST_KV_AREA, j->ua, v, strlen(v),
+                 fast_issue_stored, j);
+    free(v);
+}
+
+/* Mints a token (after a successful login, XEP-0484 §3.3) and stores it
+ * before <success/> carries it. */
+static void fast_issue(struct c2s *c)
+{
+    struct fast_job *j = pl_calloc(1, sizeof(*j));
+    j->c = c;
+    const struct xml_node *req = c->s2req->root;
+    snprintf(j->ua, sizeof(j->ua), "%s",
+             xml_attr(xml_child(req, NS_SASL2, "user-agent"), "id"));
+    const struct xml_node *rt = xml_child(req, NS_FAST, "request-token");
+    const char *mech = rt ? xml_attr(rt, "mechanism") : xml_attr(req, "mechanism");
+    j->mech = fast_mech_cb(mech);
+    PL_ASSERT(j->mech != FAST_CB_INVALID);
+    c->refs++;
+    c->busy = true;
+    bufferevent_disable(c->bev, EV_READ);
+    store_kv_get(c->srv->store, c->user, c->host, FAST_KV_AREA, j->ua, fast_issue_loaded, j);
+}
+
+static void fast_auth_stored(const struct store_result *res, void *ud)
+{
+    struct fast_job *j = ud;
+    struct c2s *c = j->c;
+    if (!c->closing && !c->srv->stopping) {
+        c->busy = false;
+        if (res->status != STORE_OK) {
+            sasl_fail(c, "temporary-auth-failure", "the token store is unavailable", false);
+        } else {
+            struct buf data = BUF_INIT;
+            uint8_t mac[FAST_HMAC_LEN];
+            /* The draft's mutual authentication: the server proves it
+             * knows the token too. */
+            fast_ht_hmac(j->token, "Responder", j->cb, j->cblen, mac);
+            buf_append(&data, mac, sizeof(mac));
+            sasl_succeed(c, j->user, &data);
+            buf_release(&data);
+        }
+        resume_reading(c);
+    }
+    fast_job_end(j);
+}
+
+static void fast_rec_loaded(const struct store_result *res, void *ud)
+{
+    struct fast_job *j = ud;
+    struct c2s *c = j->c;
+    if (c->closing || c->srv->stopping) {
+        fast_job_end(j);
+        return;
+    }
+    if (res->status != STORE_OK || fast_rec_decode(res->value, &j->rec) < 0)
+        memset(&j->rec, 0, sizeof(j->rec));
+    char bare[2 * JID_PART_MAX + 2];
+    snprintf(bare, sizeof(bare), "%s@%s", j->user, c->host);
+    int64_t now = (int64_t)time(NULL);
+    enum fast_verdict v = fast_check(&j->rec, c->srv->secret, sizeof(c->srv->secret), bare,
+                                     j->mech, j->cb, j->cblen, j->hmac, c->creds_fp, now,
+                                     j->has_count, j->count);
+    if (v == FAST_BAD || v == FAST_REPLAY || v == FAST_EXPIRED) {
+        c->busy = false;
+        if (v == FAST_EXPIRED)
+            /* §4.2: the client falls back to its password. */
+            sasl_fail(c, "credentials-expired", "the token has expired or was revoked",
+                      true);
+        else
+            sasl_fail(c, "not-authorized", "invalid token", true);
+        resume_reading(c);
+        fast_job_end(j);
+        return;
+    }
+    /* §5.1: a 'new' token used becomes 'cur' (the older one dies). */
+    if (v == FAST_OK_NEW) {
+        j->rec.slot_cur = j->rec.slot_new;
+        memset(&j->rec.slot_new, 0, sizeof(j->rec.slot_new));
+    }
+    struct fast_slot *s = &j->rec.slot_cur;
+    if (j->has_count)
+        s->count = j->count;
+    fast_token_derive(c->srv->secret, sizeof(c->srv->secret), bare, s->nonce, j->token);
+    if (j->invalidate)
+        memset(s, 0, sizeof(*s));      /* §3.6 */
+    else if (s->expiry - now < FAST_LIFETIME / 2)
+        c->fast_rotate = true;         /* §3.5 */
+    char *val = fast_rec_encode(&j->rec);
+    store_kv_set(c->srv->store, j->user, c->host, FAST_KV_AREA, j->ua, val, strlen(val),
+                 fast_auth_stored, j);
+    free(val);
+}
+
+static void fast_creds_loaded(const struct store_result *res, void *ud)
+{
+    struct fast_job *j = ud;
+    struct c2s *c = j->c;
+    if (c->closing || c->srv->stopping) {
+        fast_job_end(j);
+        return;
+    }
+    if (res->status != STORE_OK) {
+        c->busy = false;
+        if (res->status == STORE_NOT_FOUND)
+            sasl_fail(c, "not-authorized", "invalid token", true);
+        else
+            sasl_fail(c, "temporary-auth-failure", "the account store is unavailable", false);
+        resume_reading(c);
+        fast_job_end(j);
+        return;
+    }
+    fast_creds_fp(res->value, c->creds_fp);
+    c->have_fp = true;
+    store_kv_get(c->srv->store, j->user, c->host, FAST_KV_AREA, j->ua, fast_rec_loaded, j);
+}
+
+/* XEP-0484 §3.4: <authenticate mechanism='HT-SHA-256-*'> with the token's
+ * HMAC as initial response (one round trip, no challenge). */
+static void fast_auth(struct c2s *c, const struct xml_node *req, enum fast_cb mech)
+{
+    struct sasl_channel ch = channel_of(c);
+    const char *fm[3];
+    size_t n = fast_mechanisms(&ch, fm), i;
+    for (i = 0; i < n && strcmp(fm[i], fast_mech_name(mech)) != 0; i++)
+        ;
+    if (i == n) {
+        sasl_fail(c, "invalid-mechanism", "that mechanism is not offered here", false);
+        return;
+    }
+    const struct xml_node *ua = xml_child(req, NS_SASL2, "user-agent");
+    const char *uaid = ua ? xml_attr(ua, "id") : NULL;
+    if (!sasl2_ua_id_valid(uaid)) {
+        sasl_fail(c, "not-authorized",
+                  "FAST needs the <user-agent/> id the token was issued to (XEP-0484 §4.1)",
+                  false);
+        return;
+    }
+    const struct xml_node *ir = xml_child(req, NS_SASL2, "initial-response");
+    struct buf in = BUF_INIT;
+    char *authcid = NULL;
+    struct fast_job *j = pl_calloc(1, sizeof(*j));
+    if (!ir || sasl2_b64_decode(&in, xml_text(c->s2req->arena, ir)) < 0 ||
+        fast_ht_parse((const uint8_t *)in.data, in.len, &authcid, j->hmac) < 0 ||
+        jid_prep_local(authcid, j->user) < 0) {
+        buf_release(&in);
+        free(authcid);
+        free(j);
+        sasl_fail(c, "malformed-request", "an HT initial response is authcid NUL HMAC",
+                  false);
+        return;
+    }
+    buf_release(&in);
+    free(authcid);
+    j->c = c;
+    j->mech = mech;
+    snprintf(j->ua, sizeof(j->ua), "%s", uaid);
+    if (mech == FAST_CB_ENDPOINT) {
+        memcpy(j->cb, ch.endpoint, ch.endpoint_len);
+        j->cblen = ch.endpoint_len;
+    } else if (mech == FAST_CB_EXPORTER) {
+        memcpy(j->cb, ch.exporter, sizeof(ch.exporter));
+        j->cblen = sizeof(ch.exporter);
+    }
+    const struct xml_node *f = xml_child(req, NS_FAST, "fast");
+    j->invalidate = f && attr_true(xml_attr(f, "invalidate"));
+    j->has_count = f && xml_attr(f, "count") && parse_h(xml_attr(f, "count"), &j->count);
+    if (f && xml_attr(f, "count") && !j->has_count) {
+        free(j);
+        sasl_fail(c, "malformed-request", "'count' must be an unsigned integer", false);
+        return;
+    }
+    c->refs++;
+    c->busy = true;
+    bufferevent_disable(c->bev, EV_READ);
+    store_account_get(c->srv->store, j->user, c->host, fast_creds_loaded, j);
+}
+
+static void handle_sasl2(struct c2s *c, struct stanza *st)
+{
+    const char *name = st->root->name;
+    if (c->authed) {
+        c2s_close(c, "unsupported-stanza-type", "already authenticated");
+        return;
+    }
+    c->sasl2 = true;            /* failures below use XEP-0388 framing */
+    if (!sasl_allowed(c)) {
+        send_failure(c, "encryption-required", "STARTTLS is required on this port");
+        c->sasl2 = false;
+        return;
+    }
+    if (strcmp(name, "abort") == 0) {
+        send_failure(c, "aborted", NULL);
+        after_failure(c);
+        return;
+    }
+    struct buf in = BUF_INIT;
+    if (strcmp(name, "authenticate") == 0) {
+        if (c->sasl) {
+            sasl_free(c->sasl);
+            c->sasl = NULL;
+        }
+        sasl2_reset(c);
+        c->sasl2 = true;
+        c->s2req = stanza_ref(st);
+        unsigned locked = ratelimit_locked(c->srv->auth_limit, c->addr, time(NULL));
+        if (locked) {
+            char text[128];
+            snprintf(text, sizeof(text),
+                     "too many failed authentication attempts; try again in %u seconds",
+                     locked);
+            send_failure(c, "temporary-auth-failure", text);
+            after_failure(c);
+            return;
+        }
+        const char *mech = xml_attr(st->root, "mechanism");
+        enum fast_cb fm = fast_mech_cb(mech);
+        if (fm != FAST_CB_INVALID) {
+            fast_auth(c, st->root, fm);
+            return;
+        }
+        struct sasl_channel ch = channel_of(c);
+        c->sasl = mech ? sasl_new(mech, &ch, c->srv->conf->auth.allow_plain) : NULL;
+        if (!c->sasl) {
+            /* §2.3: a mechanism not announced fails the authentication. */
+            sasl_fail(c, "invalid-mechanism", "that mechanism is not offered here", false);
+            return;
+        }
+        sasl_set_secret(c->sasl, c->srv->secret, sizeof(c->srv->secret));
+        const struct xml_node *ir = xml_child(st->root, NS_SASL2, "initial-response");
+        if (ir && sasl2_b64_decode(&in, xml_text(st->arena, ir)) < 0) {
+            buf_release(&in);
+            sasl_fail(c, "incorrect-encoding", "invalid base64", false);
+            return;
+        }
+    } else if (strcmp(name, "response") == 0) {
+        if (!c->sasl || !c->s2req) {
+            sasl_fail(c, "malformed-request", "no SASL2 authentication in progress", false);
+            return;
+        }
+        if (sasl2_b64_decode(&in, xml_text(st->arena, st->root)) < 0) {
+            buf_release(&in);
+            sasl_fail(c, "incorrect-encoding", "invalid base64", false);
+            return;
+        }
+    } else {
+        /* §2.4: anything else during authentication ends the stream. */
+        c2s_close(c, "unsupported-stanza-type", "unknown SASL2 element");
+        return;
+    }
+    struct sasl_reply r;
+    memset(&r, 0, sizeof(r));
+    enum sasl_status s = sasl_step(c->sasl, (const uint8_t *)in.data, in.len, &r);
+    buf_release(&in);
+    sasl_result(c, s, &r);
+    buf_release(&r.data);
 }
 
 /* --- stanzas from a bound session --------------------------------------------- */
@@ -1792,6 +2451,10 @@ static void on_stanza(void *ud, struct stanza *st)
     }
     if (strcmp(ns, NS_SASL) == 0) {
         handle_sasl(c, st);
+        goto out;
+    }
+    if (strcmp(ns, NS_SASL2) == 0) {
+        handle_sasl2(c, st);
         goto out;
     }
     /* XEP-0198 and XEP-0352 elements, where the modules are enabled

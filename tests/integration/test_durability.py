@@ -21,7 +21,7 @@ NS_MAM = "urn:xmpp:mam:2"
 # "mam" belongs here too (the archive is the other place an acknowledged
 # message may be); it is left out while MAM's archive holds never settle
 # (acks withheld, held stanzas leaked at shutdown): see the SM report.
-MODULES = ("disco", "ping", "offline", "stream_management")
+MODULES = ("disco", "ping", "offline", "mam", "stream_management")
 
 
 def bodies_in(el):

@@ -78,6 +78,10 @@ enum stmt {
     ST_LOG_DELETE_UPTO,
     ST_LOG_EXPIRE,
     ST_LOG_COUNT,
+    ST_SKV_GET,
+    ST_SKV_ADD,
+    ST_SKV_DELETE,
+    ST_SKV_LIST,
     ST_COUNT,
 };
 
@@ -115,6 +119,11 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT key, value FROM kv WHERE host = ?1 AND user = ?2 AND area = ?3"
         " ORDER BY key",
     [ST_KV_CLEAR] = "DELETE FROM kv WHERE host = ?1 AND user = ?2 AND area = ?3",
+    [ST_SKV_GET] = "SELECT value FROM server_kv WHERE area = ?1 AND key = ?2",
+    [ST_SKV_ADD] = "INSERT INTO server_kv (area, key, value) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT (area, key) DO NOTHING",
+    [ST_SKV_DELETE] = "DELETE FROM server_kv WHERE area = ?1 AND key = ?2",
+    [ST_SKV_LIST] = "SELECT key, value FROM server_kv WHERE area = ?1 ORDER BY key",
     [ST_ACCOUNT_EXISTS] = "SELECT 1 FROM accounts WHERE host = ?1 AND user = ?2",
     [ST_LOG_INSERT] =
         "INSERT INTO log (host, user, area, id, peer, stamp, value)"
@@ -605,6 +614,62 @@ static int kv_clear(struct sqlite_db *d, const struct store_args *a)
     return rc == SQLITE_DONE ? STORE_OK : fail(d, "kv_clear", rc);
 }
 
+/* --- server-level kv ------------------------------------------------------ */
+
+static void bind_area_key(sqlite3_stmt *st, const struct store_args *a)
+{
+    sqlite3_bind_text(st, 1, a->area, -1, SQLITE_STATIC);
+    if (a->key)
+        sqlite3_bind_text(st, 2, a->key, -1, SQLITE_STATIC);
+}
+
+static int skv_get(struct sqlite_db *d, const struct store_args *a, struct store_result *res)
+{
+    sqlite3_stmt *st = d->stmt[ST_SKV_GET];
+    bind_area_key(st, a);
+    return step_value(d, st, "server_kv_get", res);
+}
+
+static int skv_add(struct sqlite_db *d, const struct store_args *a)
+{
+    sqlite3_stmt *st = d->stmt[ST_SKV_ADD];
+    bind_area_key(st, a);
+    sqlite3_bind_blob64(st, 3, a->value, a->value_len, SQLITE_STATIC);
+    int rc = run(st);
+    if (rc != SQLITE_DONE)
+        return fail(d, "server_kv_add", rc);
+    return sqlite3_changes(d->db) ? STORE_OK : STORE_EXISTS;
+}
+
+static int skv_delete(struct sqlite_db *d, const struct store_args *a)
+{
+    sqlite3_stmt *st = d->stmt[ST_SKV_DELETE];
+    bind_area_key(st, a);
+    int rc = run(st);
+    if (rc != SQLITE_DONE)
+        return fail(d, "server_kv_delete", rc);
+    return sqlite3_changes(d->db) ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static int skv_list(struct sqlite_db *d, const struct store_args *a, struct store_result *res)
+{
+    sqlite3_stmt *st = d->stmt[ST_SKV_LIST];
+    bind_area_key(st, a);
+    size_t cap = 0, len;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_item *it = item_add(res, &cap);
+        it->key = copy_column(st, 0, &len);
+        it->value = copy_column(st, 1, &it->value_len);
+    }
+    finish(st);
+    if (rc != SQLITE_DONE) {
+        items_clear(res);
+        return fail(d, "server_kv_list", rc);
+    }
+    return STORE_OK;
+}
+
 /* --- logs ----------------------------------------------------------------- */
 
 /* Steps a bound single-integer query into *out and resets it. */
@@ -932,7 +997,8 @@ static bool is_write(enum store_op op)
     return op == STORE_OP_ACCOUNT_CREATE || op == STORE_OP_ACCOUNT_SET_CREDS
         || op == STORE_OP_ACCOUNT_DELETE || op == STORE_OP_KV_SET
         || op == STORE_OP_KV_CLEAR || op == STORE_OP_LOG_APPEND
-        || op == STORE_OP_LOG_DELETE || op == STORE_OP_LOG_EXPIRE;
+        || op == STORE_OP_LOG_DELETE || op == STORE_OP_LOG_EXPIRE
+        || op == STORE_OP_SKV_ADD || op == STORE_OP_SKV_DELETE;
 }
 
 static void sqlite_exec(void *db, enum store_op op, const struct store_args *a,
@@ -972,6 +1038,10 @@ static void sqlite_exec(void *db, enum store_op op, const struct store_args *a,
     case STORE_OP_LOG_DELETE:        status = log_delete(d, a, res); break;
     case STORE_OP_LOG_EXPIRE:        status = log_expire(d, a, res); break;
     case STORE_OP_LOG_COUNT:         status = log_count(d, a, res); break;
+    case STORE_OP_SKV_GET:           status = skv_get(d, a, res); break;
+    case STORE_OP_SKV_ADD:           status = skv_add(d, a); break;
+    case STORE_OP_SKV_DELETE:        status = skv_delete(d, a); break;
+    case STORE_OP_SKV_LIST:          status = skv_list(d, a, res); break;
     default:
         PL_ASSERT(!"store op without a backend implementation");
     }

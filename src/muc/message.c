@@ -1,0 +1,584 @@
+/*
+ * message.c - what occupants say (XEP-0045 §7.4 groupchat, §7.5 private
+ * messages, §7.8 invitations (mediated, §7.8.2) and declines (§7.8.3),
+ * §7.13 / §8.6 voice requests and their approval, §8.1 subject changes,
+ * §7.2.14 history and §7.2.15 subject on entering), IQs to occupants
+ * (§7.5 is silent; forwarded with the occupant's room JID) and XEP-0410
+ * self-ping, XEP-0359 stanza ids set by the room and XEP-0421 occupant ids.
+ * Direct invitations (XEP-0249) travel user to user and never reach here.
+ */
+#include "muc/muc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jid.h"
+#include "core/mem.h"
+#include "core/server.h"
+#include "modules/mam_util.h"
+#include "router/router.h"
+#include "xml/xml.h"
+
+#define MUC_INVITES_MAX 10      /* <invite/>s in one message */
+
+/*
+ * Fan-out.  The architecture asks for one serialization of a groupchat
+ * message shared by every occupant's connection.  The c2s layer offers
+ * only c2s_send(), which serializes the stanza it is given, and XEP-0198
+ * keeps a reference to that stanza for resending: a stanza can be neither
+ * serialized once for all nor changed ('to') after it was handed over.
+ * Until c2s grows a path for pre-serialized bytes (see the report of
+ * issue 6: c2s_send_raw), each occupant gets a copy addressed to it.
+ * TODO(#6): serialize once into head/'to'/tail and queue the same bytes.
+ */
+static void send_to(struct muc_room *room, const struct muc_occupant *o,
+                    const struct stanza *st)
+{
+    struct stanza *c = stanza_copy(st);
+    xml_set_attr(c->arena, c->root, "to", o->real->full);
+    muc_deliver(room->svc, o, c);
+    stanza_unref(c);
+}
+
+void muc_fanout(struct muc_room *room, struct stanza *st)
+{
+    for (struct muc_occupant *o = room->occupants; o; o = o->next)
+        send_to(room, o, st);
+}
+
+static void add_status(struct arena *a, struct xml_node *x, int code)
+{
+    char buf[8];
+    snprintf(buf, sizeof(buf), "%d", code);
+    xml_set_attr(a, xml_add_child(a, x, NULL, "status"), "code", buf);
+}
+
+void muc_room_status_message(struct muc_room *room, const int *codes, size_t ncodes)
+{
+    struct stanza *st = stanza_new(XML_NS_CLIENT, "message");
+    xml_set_attr(st->arena, st->root, "from", room->jid);
+    xml_set_attr(st->arena, st->root, "type", "groupchat");
+    char id[MAM_ID_LEN + 1];
+    mam_new_id(id);
+    xml_set_attr(st->arena, st->root, "id", id);
+    struct xml_node *x = xml_add_child(st->arena, st->root, NS_MUC_USER, "x");
+    for (size_t i = 0; i < ncodes; i++)
+        add_status(st->arena, x, codes[i]);
+    muc_fanout(room, st);
+    stanza_unref(st);
+}
+
+/* --- history and subject --------------------------------------------------- */
+
+static void history_push(struct muc_room *room, struct stanza *st, long long now)
+{
+    size_t cap = room->svc->opts->history_size;
+    if (!cap)
+        return;
+    struct buf b = BUF_INIT;
+    xml_serialize(st->root, XML_NS_CLIENT, &b);
+    size_t at;
+    if (room->hist_len == cap) {
+        at = room->hist_start;
+        stanza_unref(room->history[at].st);
+        room->hist_start = (room->hist_start + 1) % cap;
+    } else {
+        at = (room->hist_start + room->hist_len) % cap;
+        room->hist_len++;
+    }
+    room->history[at] = (struct muc_history_item){ stanza_ref(st), now, b.len };
+    buf_release(&b);
+}
+
+static long attr_long(const struct xml_node *n, const char *name, long def)
+{
+    const char *v = xml_attr(n, name);
+    if (!v || !*v)
+        return def;
+    char *end;
+    long r = strtol(v, &end, 10);
+    return *end || r < 0 ? def : r;
+}
+
+void muc_send_history(struct muc_room *room, struct muc_occupant *occ,
+                      const struct xml_node *h)
+{
+    size_t n = room->hist_len, cap = room->svc->opts->history_size;
+    if (!n)
+        return;
+    struct muc_history_limits lim = { -1, -1, -1, 0 };
+    if (h) {
+        lim.maxchars = attr_long(h, "maxchars", -1);
+        lim.maxstanzas = attr_long(h, "maxstanzas", -1);
+        lim.seconds = attr_long(h, "seconds", -1);
+        const char *since = xml_attr(h, "since");
+        long long us;
+        if (since && mam_parse_datetime(since, &us) == 0)
+            lim.since_us = us;
+    }
+    struct muc_history_entry *e = pl_malloc(n * sizeof(*e));
+    for (size_t i = 0; i < n; i++) {
+        const struct muc_history_item *it = &room->history[(room->hist_start + i) % cap];
+        e[i] = (struct muc_history_entry){ it->stamp_us, it->chars };
+    }
+    size_t start = muc_history_start(e, n, &lim, muc_now_us(), room->cfg.max_history);
+    free(e);
+    for (size_t i = start; i < n; i++) {
+        const struct muc_history_item *it = &room->history[(room->hist_start + i) % cap];
+        struct stanza *c = stanza_copy(it->st);
+        xml_set_attr(c->arena, c->root, "to", occ->real->full);
+        /* §7.2.14: delayed delivery (XEP-0203) with the room as 'from'. */
+        struct xml_node *d = xml_add_child(c->arena, c->root, NS_DELAY, "delay");
+        char stamp[MAM_STAMP_MAX];
+        mam_format_datetime(it->stamp_us, stamp);
+        xml_set_attr(c->arena, d, "from", room->jid);
+        xml_set_attr(c->arena, d, "stamp", stamp);
+        muc_deliver(room->svc, occ, c);
+        stanza_unref(c);
+    }
+}
+
+void muc_send_subject(struct muc_room *room, struct muc_occupant *occ)
+{
+    struct stanza *st = stanza_new(XML_NS_CLIENT, "message");
+    struct arena *a = st->arena;
+    /* §7.2.15: from the occupant who set it, or the room; an empty
+     * <subject/> when there is none, so the client knows entry is done. */
+    const char *from = room->jid;
+    char *tmp = NULL;
+    if (room->subject_by && *room->subject_by) {
+        tmp = arena_printf(a, "%s/%s", room->jid, room->subject_by);
+        from = tmp;
+    }
+    xml_set_attr(a, st->root, "from", from);
+    xml_set_attr(a, st->root, "to", occ->real->full);
+    xml_set_attr(a, st->root, "type", "groupchat");
+    char id[MAM_ID_LEN + 1];
+    mam_new_id(id);
+    xml_set_attr(a, st->root, "id", id);
+    xml_add_text_child(a, st->root, NULL, "subject", room->subject ? room->subject : "");
+    muc_deliver(room->svc, occ, st);
+    stanza_unref(st);
+}
+
+/* --- groupchat ----------------------------------------------------------------- */
+
+/* The message as the room reflects it: from the occupant's room JID, no
+ * 'to', and only the room's own stanza-id and occupant-id (XEP-0359 §3
+ * rule 2, XEP-0421 §4: those a client put there are removed). */
+static struct stanza *reflect(struct muc_room *room, const struct stanza *st,
+                              const struct muc_occupant *occ)
+{
+    struct stanza *c = stanza_copy(st);
+    struct arena *a = c->arena;
+    xml_set_attr(a, c->root, "from", occ->room_jid);
+    xml_set_attr(a, c->root, "to", NULL);
+    for (struct xml_node **p = &c->root->children; *p;) {
+        struct xml_node *n = *p;
+        if (n->kind == XML_ELEMENT &&
+            ((xml_is(n, NS_SID, "stanza-id") && xml_attr(n, "by") &&
+              strcmp(xml_attr(n, "by"), room->jid) == 0) ||
+             xml_is(n, NS_OCCUPANT_ID, "occupant-id") || xml_is(n, NS_DELAY, "delay"))) {
+            *p = n->next;
+            continue;
+        }
+        p = &n->next;
+    }
+    c->root->last = NULL;
+    for (struct xml_node *m = c->root->children; m; m = m->next)
+        c->root->last = m;
+    xml_set_attr(a, xml_add_child(a, c->root, NS_OCCUPANT_ID, "occupant-id"), "id",
+                 occ->occupant_id);
+    return c;
+}
+
+static void groupchat(struct muc_room *room, struct stanza *st, struct muc_occupant *occ)
+{
+    struct server *srv = room->svc->srv;
+    struct xml_node *subject = xml_child(st->root, NULL, "subject");
+    struct xml_node *body = xml_child(st->root, NULL, "body");
+    if (occ->role < MUC_ROLE_PARTICIPANT) {
+        /* §7.4 / §5.1.1: visitors of a moderated room have no voice. */
+        muc_error(srv, st, "auth", "forbidden", "you have no voice in this room");
+        return;
+    }
+    if (!muc_bucket_take(&occ->bucket, room->svc->opts->msg_rate, muc_mono_ms())) {
+        muc_error(srv, st, "wait", "resource-constraint", "you are sending messages too fast");
+        return;
+    }
+    struct arena *tmp = arena_new(256);
+    if (subject && !body) {
+        /* §8.1: moderators, or participants where the room allows it. */
+        if (occ->role != MUC_ROLE_MODERATOR && !room->cfg.change_subject) {
+            muc_error(srv, st, "auth", "forbidden", "you may not change the subject");
+            arena_free(tmp);
+            return;
+        }
+        const char *text = xml_text(tmp, subject);
+        if (strlen(text) > MUC_SUBJECT_MAX) {
+            muc_error(srv, st, "modify", "not-acceptable", "subject too long");
+            arena_free(tmp);
+            return;
+        }
+        free(room->subject);
+        free(room->subject_by);
+        room->subject = pl_strdup(text);
+        room->subject_by = pl_strdup(occ->nick);
+        if (room->cfg.persistent)
+            muc_persist_save(room);
+    }
+    arena_free(tmp);
+    struct stanza *c = reflect(room, st, occ);
+    char id[MAM_ID_LEN + 1];
+    mam_new_id(id);
+    struct xml_node *sid = xml_add_child(c->arena, c->root, NS_SID, "stanza-id");
+    xml_set_attr(c->arena, sid, "id", id);
+    xml_set_attr(c->arena, sid, "by", room->jid);
+    if (body) {
+        history_push(room, c, muc_now_us());
+        if (room->cfg.logging)
+            muc_archive_store(room, c, id, occ->room_jid);
+    }
+    muc_fanout(room, c);
+    stanza_unref(c);
+}
+
+/* --- private messages (§7.5) ----------------------------------------------- */
+
+static bool may_pm(const struct muc_room *room, const struct muc_occupant *occ)
+{
+    switch (room->cfg.allowpm) {
+    case MUC_PM_ANYONE:
+        return true;
+    case MUC_PM_PARTICIPANTS:
+        return occ->role >= MUC_ROLE_PARTICIPANT;
+    case MUC_PM_MODERATORS:
+        return occ->role == MUC_ROLE_MODERATOR;
+    case MUC_PM_NONE:
+        break;
+    }
+    return false;
+}
+
+static void private_message(struct muc_room *room, struct stanza *st, const struct jid *to,
+                            struct muc_occupant *occ)
+{
+    struct server *srv = room->svc->srv;
+    struct muc_occupant *target = muc_occupant_by_nick(room, to->resource);
+    if (!target) {
+        muc_error(srv, st, "cancel", "item-not-found", "no occupant with that nickname");
+        return;
+    }
+    if (!may_pm(room, occ)) {
+        muc_error(srv, st, "cancel", "not-allowed", "private messages are not allowed in this room");
+        return;
+    }
+    if (!muc_bucket_take(&occ->bucket, room->svc->opts->msg_rate, muc_mono_ms())) {
+        muc_error(srv, st, "wait", "resource-constraint", "you are sending messages too fast");
+        return;
+    }
+    struct stanza *c = stanza_copy(st);
+    xml_set_attr(c->arena, c->root, "from", occ->room_jid);
+    xml_set_attr(c->arena, c->root, "to", target->real->full);
+    /* XEP-0045 §7.5: marks the message as a MUC private message
+     * (so that clients and carbons know). */
+    if (!xml_child(c->root, NS_MUC_USER, "x"))
+        xml_add_child(c->arena, c->root, NS_MUC_USER, "x");
+    router_route(srv, c);
+    stanza_unref(c);
+}
+
+/* --- invitations, declines, voice requests ---------------------------------- */
+
+static const char *child_text(struct arena *a, const struct xml_node *n, const char *name)
+{
+    struct xml_node *c = xml_child(n, NULL, name);
+    return c ? xml_text(a, c) : NULL;
+}
+
+/* §7.8.2 mediated invitation. */
+static void invite(struct muc_room *room, struct stanza *st, struct xml_node *x,
+                   const struct jid *from, struct muc_occupant *occ)
+{
+    struct server *srv = room->svc->srv;
+    if (!occ) {
+        muc_error(srv, st, "modify", "not-acceptable", "only occupants may invite");
+        return;
+    }
+    enum muc_affil af = muc_affil_of(room, from->bare);
+    if (room->cfg.members_only && !room->cfg.allow_invites && af < MUC_AFFIL_ADMIN) {
+        muc_error(srv, st, "auth", "forbidden", "only admins may invite to this room");
+        return;
+    }
+    size_t n = 0;
+    for (struct xml_node *inv = xml_child(x, NULL, "invite"); inv;
+         inv = xml_next(inv, NULL, "invite"))
+        n++;
+    if (n > MUC_INVITES_MAX) {
+        muc_error(srv, st, "modify", "policy-violation", "too many invitations in one message");
+        return;
+    }
+    struct arena *tmp = arena_new(512);
+    for (struct xml_node *inv = xml_child(x, NULL, "invite"); inv;
+         inv = xml_next(inv, NULL, "invite")) {
+        const char *to_s = xml_attr(inv, "to");
+        struct jid *to = to_s ? jid_parse(to_s) : NULL;
+        if (!to) {
+            muc_error(srv, st, "modify", "jid-malformed", "invitation without a valid 'to'");
+            break;
+        }
+        const char *reason = child_text(tmp, inv, "reason");
+        if (reason && strlen(reason) > MUC_REASON_MAX)
+            reason = NULL;
+        /* §9.3: an invitation into a members-only room by someone allowed
+         * to invite makes the invitee a member. */
+        if (room->cfg.members_only && muc_affil_of(room, to->bare) == MUC_AFFIL_NONE) {
+            muc_affil_set(room, to->bare, MUC_AFFIL_MEMBER, NULL);
+            if (room->cfg.persistent)
+                muc_persist_save(room);
+        }
+        struct stanza *m = stanza_new(XML_NS_CLIENT, "message");
+        struct arena *a = m->arena;
+        xml_set_attr(a, m->root, "from", room->jid);
+        xml_set_attr(a, m->root, "to", to->full);
+        const char *id = xml_attr(st->root, "id");
+        if (id)
+            xml_set_attr(a, m->root, "id", id);
+        struct xml_node *ux = xml_add_child(a, m->root, NS_MUC_USER, "x");
+        struct xml_node *i2 = xml_add_child(a, ux, NULL, "invite");
+        xml_set_attr(a, i2, "from", from->bare);
+        if (reason)
+            xml_add_text_child(a, i2, NULL, "reason", reason);
+        if (room->cfg.password_protected)
+            xml_add_text_child(a, ux, NULL, "password", room->cfg.password);
+        xml_add_text_child(a, m->root, NULL, "body",
+                           arena_printf(a, "%s invites you to the room %s%s%s", from->bare,
+                                        room->jid, reason ? ": " : "", reason ? reason : ""));
+        router_route(srv, m);
+        stanza_unref(m);
+        jid_free(to);
+    }
+    arena_free(tmp);
+}
+
+/* §7.8.3: the invitee declines; the room tells the inviter. */
+static void decline(struct muc_room *room, struct stanza *st, struct xml_node *x,
+                    const struct jid *from)
+{
+    struct server *srv = room->svc->srv;
+    struct xml_node *d = xml_child(x, NULL, "decline");
+    const char *to_s = xml_attr(d, "to");
+    struct jid *to = to_s ? jid_parse(to_s) : NULL;
+    if (!to) {
+        muc_error(srv, st, "modify", "jid-malformed", "decline without a valid 'to'");
+        return;
+    }
+    struct arena *tmp = arena_new(256);
+    const char *reason = child_text(tmp, d, "reason");
+    struct stanza *m = stanza_new(XML_NS_CLIENT, "message");
+    struct arena *a = m->arena;
+    xml_set_attr(a, m->root, "from", room->jid);
+    xml_set_attr(a, m->root, "to", to->full);
+    struct xml_node *d2 = xml_add_child(a, xml_add_child(a, m->root, NS_MUC_USER, "x"), NULL, "decline");
+    xml_set_attr(a, d2, "from", from->bare);
+    if (reason && strlen(reason) <= MUC_REASON_MAX)
+        xml_add_text_child(a, d2, NULL, "reason", reason);
+    router_route(srv, m);
+    stanza_unref(m);
+    arena_free(tmp);
+    jid_free(to);
+}
+
+static const char *form_value(struct arena *a, const struct xml_node *form, const char *var)
+{
+    for (struct xml_node *f = xml_child(form, NULL, "field"); f; f = xml_next(f, NULL, "field")) {
+        const char *v = xml_attr(f, "var");
+        if (v && strcmp(v, var) == 0) {
+            struct xml_node *val = xml_child(f, NULL, "value");
+            return val ? xml_text(a, val) : "";
+        }
+    }
+    return NULL;
+}
+
+static void form_field(struct arena *a, struct xml_node *x, const char *var, const char *type,
+                       const char *label, const char *val)
+{
+    struct xml_node *f = xml_add_child(a, x, NULL, "field");
+    xml_set_attr(a, f, "var", var);
+    if (type)
+        xml_set_attr(a, f, "type", type);
+    if (label)
+        xml_set_attr(a, f, "label", label);
+    xml_add_text_child(a, f, NULL, "value", val);
+}
+
+/* §7.13 a visitor asks for voice; §8.6 a moderator answers with the same
+ * form and muc#request_allow. */
+static void voice_form(struct muc_room *room, struct stanza *st, struct xml_node *form,
+                       struct muc_occupant *occ)
+{
+    struct server *srv = room->svc->srv;
+    if (!occ) {
+        muc_error(srv, st, "modify", "not-acceptable", "only occupants may request voice");
+        return;
+    }
+    struct arena *tmp = arena_new(512);
+    const char *allow = form_value(tmp, form, "muc#request_allow");
+    if (occ->role == MUC_ROLE_MODERATOR && allow) {
+        /* §8.6 approval. */
+        const char *nick = form_value(tmp, form, "muc#roomnick");
+        struct muc_occupant *target = nick ? muc_occupant_by_nick(room, nick) : NULL;
+        if (!target) {
+            muc_error(srv, st, "cancel", "item-not-found", "no occupant with that nickname");
+        } else if ((strcmp(allow, "1") == 0 || strcmp(allow, "true") == 0) &&
+                   target->role == MUC_ROLE_VISITOR) {
+            target->role = MUC_ROLE_PARTICIPANT;
+            muc_broadcast_presence(room, target, NULL, 0, occ->nick, NULL);
+        }
+        arena_free(tmp);
+        return;
+    }
+    arena_free(tmp);
+    if (occ->role != MUC_ROLE_VISITOR) {
+        muc_error(srv, st, "modify", "bad-request", "you already have voice");
+        return;
+    }
+    if (!muc_bucket_take(&occ->bucket, room->svc->opts->msg_rate, muc_mono_ms())) {
+        muc_error(srv, st, "wait", "resource-constraint", "you are sending requests too fast");
+        return;
+    }
+    for (struct muc_occupant *o = room->occupants; o; o = o->next) {
+        if (o->role != MUC_ROLE_MODERATOR)
+            continue;
+        struct stanza *m = stanza_new(XML_NS_CLIENT, "message");
+        struct arena *a = m->arena;
+        xml_set_attr(a, m->root, "from", room->jid);
+        xml_set_attr(a, m->root, "to", o->real->full);
+        struct xml_node *x = xml_add_child(a, m->root, NS_XDATA, "x");
+        xml_set_attr(a, x, "type", "form");
+        xml_add_text_child(a, x, NULL, "title", "Voice request");
+        form_field(a, x, "FORM_TYPE", "hidden", NULL, NS_MUC_REQUEST);
+        form_field(a, x, "muc#role", "list-single", "Requested role", "participant");
+        if (muc_sees_jids(room, o))
+            form_field(a, x, "muc#jid", "jid-single", "User ID", occ->real->bare);
+        form_field(a, x, "muc#roomnick", "text-single", "Room Nickname", occ->nick);
+        form_field(a, x, "muc#request_allow", "boolean", "Grant voice to this person?", "false");
+        muc_deliver(room->svc, o, m);
+        stanza_unref(m);
+    }
+}
+
+static bool is_request_form(const struct xml_node *x)
+{
+    struct arena *a = arena_new(128);
+    const char *ft = form_value(a, x, "FORM_TYPE");
+    bool r = ft && strcmp(ft, NS_MUC_REQUEST) == 0;
+    arena_free(a);
+    return r;
+}
+
+void muc_message(struct muc_service *svc, struct stanza *st, const struct jid *to,
+                 const struct jid *from)
+{
+    struct server *srv = svc->srv;
+    const char *type = xml_attr(st->root, "type");
+    if (!type)
+        type = "normal";
+    if (strcmp(type, "error") == 0)
+        return;                 /* never answered (RFC 6120 §8.3.1) */
+    struct muc_room *room = muc_room_find(svc, to->local);
+    if (room && room->locked && muc_affil_of(room, from->bare) != MUC_AFFIL_OWNER)
+        room = NULL;
+    if (!room) {
+        muc_error(srv, st, "cancel", "item-not-found", "no such room");
+        return;
+    }
+    struct muc_occupant *occ = muc_occupant_by_real(room, from->full);
+    if (to->resource) {
+        if (strcmp(type, "groupchat") == 0) {
+            /* §7.5: groupchat to an occupant is a mistake. */
+            muc_error(srv, st, "modify", "bad-request", "groupchat messages go to the room");
+            return;
+        }
+        if (!occ) {
+            muc_error(srv, st, "modify", "not-acceptable", "only occupants may send private messages");
+            return;
+        }
+        private_message(room, st, to, occ);
+        return;
+    }
+    if (strcmp(type, "groupchat") == 0) {
+        if (!occ) {
+            /* §7.4: only occupants talk in the room. */
+            muc_error(srv, st, "modify", "not-acceptable", "you are not in the room");
+            return;
+        }
+        groupchat(room, st, occ);
+        return;
+    }
+    struct xml_node *ux = xml_child(st->root, NS_MUC_USER, "x");
+    if (ux && xml_child(ux, NULL, "invite")) {
+        invite(room, st, ux, from, occ);
+        return;
+    }
+    if (ux && xml_child(ux, NULL, "decline")) {
+        decline(room, st, ux, from);
+        return;
+    }
+    struct xml_node *form = xml_child(st->root, NS_XDATA, "x");
+    if (form && is_request_form(form)) {
+        voice_form(room, st, form, occ);
+        return;
+    }
+    muc_error(srv, st, "modify", "bad-request",
+              "messages to a room are groupchat, invitations, declines or voice requests");
+}
+
+/* --- IQs to occupants (§7.5 note, XEP-0410) --------------------------------- */
+
+void muc_iq_occupant(struct muc_service *svc, struct stanza *st, const struct jid *to,
+                     const struct jid *from)
+{
+    struct server *srv = svc->srv;
+    const char *type = xml_attr(st->root, "type");
+    bool req = type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
+    struct muc_room *room = muc_room_find(svc, to->local);
+    struct muc_occupant *occ = room ? muc_occupant_by_real(room, from->full) : NULL;
+    struct muc_occupant *target = room ? muc_occupant_by_nick(room, to->resource) : NULL;
+    if (!req) {
+        /* An answer to a forwarded IQ: back to the asker, from the
+         * answerer's room JID.  Answers from non-occupants end here. */
+        if (occ && target) {
+            struct stanza *c = stanza_copy(st);
+            xml_set_attr(c->arena, c->root, "from", occ->room_jid);
+            xml_set_attr(c->arena, c->root, "to", target->real->full);
+            router_route(srv, c);
+            stanza_unref(c);
+        }
+        return;
+    }
+    if (!occ) {
+        /* XEP-0410 §3: a client that is not joined learns it this way. */
+        muc_error(srv, st, "cancel", "not-acceptable", "you are not an occupant of this room");
+        return;
+    }
+    struct xml_node *q = xml_child(st->root, NULL, NULL);
+    if (target == occ && q && xml_is(q, NS_PING_MUC, "ping")) {
+        /* XEP-0410 §3: self-ping answered by the service. */
+        struct stanza *r;
+        iq_reply_result(st, NULL, NULL, &r);
+        router_route(srv, r);
+        stanza_unref(r);
+        return;
+    }
+    if (!target) {
+        muc_error(srv, st, "cancel", "item-not-found", "no occupant with that nickname");
+        return;
+    }
+    struct stanza *c = stanza_copy(st);
+    xml_set_attr(c->arena, c->root, "from", occ->room_jid);
+    xml_set_attr(c->arena, c->root, "to", target->real->full);
+    router_route(srv, c);
+    stanza_unref(c);
+}
