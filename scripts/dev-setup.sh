@@ -61,6 +61,9 @@ listen:
     tls: true
   - module: control
     path: parley.sock
+  - module: http
+    ip: 127.0.0.1
+    port: 5280
 storage:
   backend: sqlite
   path: parley.db
@@ -69,6 +72,21 @@ modules:
   ping:
   version:
   time:
+  roster:
+  blocking:
+  private:
+  vcard:
+  last:
+  pep:
+  offline:
+  mam:
+  carbons:
+  push:
+  stream_management:
+  csi:
+  register:
+  adhoc:
+  muc:
 EOF
   mv "$tmpconf" "$conf"
   echo "Wrote a development configuration: $conf"
