@@ -45,6 +45,13 @@ unit:
 integration:
 	PARLEY_BUILD=$(abspath $(TESTBUILD)) $(PYTHON) -m pytest -q tests/integration
 
+# Parley / ejabberd / Prosody side by side (issue 7, docs/benchmarks.md).
+# Needs root (ejabberd runs as its own user); BENCH_ARGS go to bench/run.py.
+bench: deps $(BUILD)/build.ninja
+	@bash bench/install-bench-deps.sh
+	ninja -C $(BUILD)
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
 docs: build
 	$(BUILD)/parleyd --config-reference > docs/configuration.md
 	$(BUILD)/parleyd --commands-reference > docs/admin.md

@@ -13,7 +13,21 @@
  *   idle      --conns sessions logged in and kept with whitespace
  *             keepalives until --duration ends (memory per session)
  *   chat      --conns sessions in pairs send each other messages at a
- *             total of --rate per second; prints delivered/s and latency
+ *             total of --rate per second; prints delivered/s and latency;
+ *             sending stops after --duration, then the run drains (up to
+ *             5 s) so that received can be compared with sent
+ *   roster    bench setup for the presence storm: --users sessions in
+ *             cliques of --contacts + 1 subscribe to each other (RFC 6121
+ *             §3.1: subscribe, auto-approved with subscribed) so that each
+ *             roster holds --contacts items with subscription 'both'
+ *   storm     --users sessions with those rosters log in together (at
+ *             --rate, --concurrency in flight at most); counts the available
+ *             presences they receive from their contacts
+ *   send      --conns senders send --messages messages in total to the
+ *             offline accounts --to-first .. --to-first + --to-count - 1
+ *             (bare JIDs: the server stores them, XEP-0160)
+ *   recv      --conns recipients log in and count delivered messages until
+ *             --expect arrived or --duration ended
  *
  * The result is one JSON object on stdout (--json) or a short table.
  * Parsing uses Parley's own stream parser (pl_xml): the load generator
@@ -56,7 +70,7 @@
 #define NS_BIND     "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_REGISTER "jabber:iq:register"
 
-enum scenario { SC_REGISTER, SC_LOGIN, SC_IDLE, SC_CHAT };
+enum scenario { SC_REGISTER, SC_LOGIN, SC_IDLE, SC_CHAT, SC_ROSTER, SC_STORM, SC_SEND, SC_RECV };
 enum tls_mode { TLS_NONE, TLS_STARTTLS, TLS_DIRECT };
 
 enum conn_state {
@@ -83,7 +97,9 @@ struct opts {
     int first_user;
     int users;                  /* number of distinct accounts */
     int conns;                  /* idle/chat: simultaneous sessions */
-    double rate;                /* login: logins/s; chat: messages/s total */
+    double rate;                /* login: logins/s; chat, send: messages/s total;
+                                 * roster: subscriptions/s */
+    double login_rate;          /* session scenarios: logins/s while coming up */
     double duration;            /* seconds of the measured phase */
     int concurrency;            /* login/register: connections in flight at most */
     enum scenario sc;
@@ -91,6 +107,11 @@ struct opts {
     int src_base;               /* spread sources over 127.<x>.<y>.<z> */
     bool json;
     int body_len;
+    int contacts;               /* roster/storm: roster size (clique - 1) */
+    const char *to_prefix;      /* send: recipients are <to_prefix><number> */
+    int to_first, to_count;     /* send: offline recipients */
+    long long messages;         /* send: total messages */
+    long long expect;           /* recv: messages expected in total */
 };
 
 struct lg;
@@ -128,11 +149,22 @@ struct lg {
     int in_flight;
     int online;
     unsigned long long ok, failed, sent, received;
+    unsigned long long presences;       /* available presence from a contact */
+    unsigned long long subscribed;      /* roster: approvals received */
+    unsigned long long subs_expected;   /* roster: approvals to wait for */
+    unsigned long long errors;          /* message/presence type='error' */
+    double t_all_online;                /* seconds from start; 0 = never */
+    double t_draining;                  /* chat/send: when sending stopped */
+    bool all_online;
     struct samples login_lat, msg_lat;
     double t_start, t_measure, t_end;
     bool measuring, stopping;
     struct event *tick;
     double send_credit;
+    double login_credit;
+    size_t up_next;             /* session scenarios: next conn to start */
+    double t_login_deadline;    /* give up waiting for all sessions */
+    double t_progress;          /* last time a session came online */
     double last_tick;           /* credit grows with real elapsed time */
     size_t send_rr;
     unsigned src_next;
@@ -400,6 +432,7 @@ static void go_online(struct conn *c)
     struct lg *lg = c->lg;
     c->st = CS_ONLINE;
     lg->online++;
+    lg->t_progress = now_s();
     lg->ok++;
     sample_add(&lg->login_lat, now_s() - c->t0);
     if (lg->o.sc == SC_LOGIN) {
@@ -434,16 +467,60 @@ static void handle_features(struct conn *c, struct stanza *st)
     }
 }
 
+/* True when 'from' is this connection's own account (a reflected presence
+ * or a message to self is not traffic from a contact). */
+static bool from_self(const struct conn *c, const char *from)
+{
+    char me[160];
+    int n = snprintf(me, sizeof(me), "%s%d@%s", c->lg->o.user_prefix, c->user,
+                     c->lg->o.domain);
+    return from && strncmp(from, me, (size_t)n) == 0 &&
+           (from[n] == '\0' || from[n] == '/');
+}
+
+static void handle_presence(struct conn *c, struct stanza *st)
+{
+    struct lg *lg = c->lg;
+    const char *type = xml_attr(st->root, "type");
+    const char *from = xml_attr(st->root, "from");
+    if (!type) {
+        if (!from_self(c, from))
+            lg->presences++;
+    } else if (strcmp(type, "subscribe") == 0 && from) {
+        /* RFC 6121 §3.1.5: approve every request (bench rosters only). */
+        struct buf *b = &lg->scratch;
+        buf_clear(b);
+        buf_printf(b, "<presence type='subscribed' to='%s'/>", from);
+        bufferevent_write(c->bev, b->data, b->len);
+    } else if (strcmp(type, "subscribed") == 0) {
+        lg->subscribed++;
+    } else if (strcmp(type, "error") == 0) {
+        if (lg->errors++ < 5)
+            fprintf(stderr, "loadgen: user %d: presence error from %s\n", c->user,
+                    from ? from : "?");
+    }
+}
+
 static void handle_message(struct conn *c, struct stanza *st)
 {
     struct lg *lg = c->lg;
+    const char *mtype = xml_attr(st->root, "type");
+    if (mtype && strcmp(mtype, "error") == 0) {
+        /* A bounce is a lost message: count it, say why for the first few. */
+        struct xml_node *e = xml_child(st->root, NULL, "error");
+        struct xml_node *cond = e ? xml_child(e, "urn:ietf:params:xml:ns:xmpp-stanzas", NULL) : NULL;
+        if (lg->errors++ < 5)
+            fprintf(stderr, "loadgen: user %d: message bounced <%s/>\n", c->user,
+                    cond ? cond->name : "?");
+        return;
+    }
     struct xml_node *body = xml_child(st->root, NULL, "body");
     if (!body)
         return;
     const char *t = xml_text(st->arena, body);
     unsigned long long us = strtoull(t, NULL, 10);
     lg->received++;
-    if (lg->measuring && us) {
+    if (lg->measuring && us && lg->o.sc == SC_CHAT) {
         uint64_t n = now_us_wall();
         sample_add(&lg->msg_lat, n > us ? (double)(n - us) / 1e6 : 0);
     }
@@ -502,6 +579,14 @@ static void on_stanza(void *ud, struct stanza *st)
         } else if (c->st == CS_ROSTER) {
             put(c, "<presence/>");
             go_online(c);
+        } else if (type && strcmp(type, "set") == 0 &&
+                   xml_child(root, "jabber:iq:roster", "query")) {
+            /* RFC 6121 §2.1.6: acknowledge roster pushes. */
+            const char *id = xml_attr(root, "id");
+            struct buf *b = &c->lg->scratch;
+            buf_clear(b);
+            buf_printf(b, "<iq type='result' id='%s'/>", id ? id : "");
+            bufferevent_write(c->bev, b->data, b->len);
         } else if (type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)) {
             /* Answer server pings and the like: an unanswered IQ is rude. */
             struct buf *b = &c->lg->scratch;
@@ -516,6 +601,8 @@ static void on_stanza(void *ud, struct stanza *st)
         }
     } else if (strcmp(name, "message") == 0) {
         handle_message(c, st);
+    } else if (strcmp(name, "presence") == 0) {
+        handle_presence(c, st);
     }
     stanza_unref(st);
 }
@@ -683,6 +770,118 @@ static void launch_more(struct lg *lg)
     }
 }
 
+/* The account user 'u' subscribes to as its k-th contact, or -1: accounts
+ * form cliques of contacts + 1 consecutive numbers (the last one may be
+ * smaller), so every roster is known without storing it. */
+static int contact_of(const struct lg *lg, int u, int k)
+{
+    int size = lg->o.contacts + 1;
+    int rel = u - lg->o.first_user;
+    int base = rel / size * size;
+    int other = base + k;
+    if (other >= rel)
+        other++;                /* skip self */
+    if (other >= base + size || other >= lg->o.users)
+        return -1;
+    return lg->o.first_user + other;
+}
+
+static int contacts_in_clique(const struct lg *lg, int u)
+{
+    int n = 0;
+    for (int k = 0; k < lg->o.contacts; k++)
+        n += contact_of(lg, u, k) >= 0;
+    return n;
+}
+
+/* Brings the scenario's sessions up at --login-rate with at most
+ * --concurrency negotiating at once.  A session that failed stays down
+ * (and is counted in 'failed'). */
+static void bring_up(struct lg *lg, double dt)
+{
+    lg->login_credit += lg->o.login_rate * dt;
+    int negotiating = lg->in_flight - lg->online;
+    for (; lg->up_next < lg->nconns && lg->login_credit >= 1 &&
+           negotiating < lg->o.concurrency; lg->up_next++) {
+        conn_start(lg, lg->conns[lg->up_next]);
+        lg->login_credit -= 1;
+        negotiating++;
+    }
+    if (lg->login_credit > lg->o.login_rate)
+        lg->login_credit = lg->o.login_rate;
+}
+
+static void stop_at(struct lg *lg, double t)
+{
+    if (lg->t_end > t)
+        lg->t_end = t;
+}
+
+static void send_chat(struct lg *lg, double dt)
+{
+    lg->send_credit += lg->o.rate * dt;
+    struct buf *b = &lg->scratch;
+    while (lg->send_credit >= 1) {
+        struct conn *c = lg->conns[lg->send_rr++ % lg->nconns];
+        struct conn *p = lg->conns[c->peer];
+        lg->send_credit -= 1;
+        if (c->st != CS_ONLINE)
+            continue;
+        char u[128];
+        user_name(lg, p->user, u, sizeof(u));
+        buf_clear(b);
+        buf_printf(b, "<message type='chat' to='%s@%s/lg'><body>%llu%*s</body></message>",
+                   u, lg->o.domain, (unsigned long long)now_us_wall(), lg->o.body_len, "");
+        bufferevent_write(c->bev, b->data, b->len);
+        lg->sent++;
+    }
+}
+
+/* Roster setup: walk the (user, contact) pairs at --rate subscriptions/s. */
+static void send_subscribes(struct lg *lg, double dt)
+{
+    lg->send_credit += lg->o.rate * dt;
+    size_t pairs = lg->nconns * (size_t)lg->o.contacts;
+    struct buf *b = &lg->scratch;
+    while (lg->send_credit >= 1 && lg->send_rr < pairs) {
+        struct conn *c = lg->conns[lg->send_rr / (size_t)lg->o.contacts];
+        int other = contact_of(lg, c->user, (int)(lg->send_rr % (size_t)lg->o.contacts));
+        lg->send_rr++;
+        if (other < 0 || c->st != CS_ONLINE)
+            continue;
+        char u[128];
+        user_name(lg, other, u, sizeof(u));
+        buf_clear(b);
+        buf_printf(b, "<presence type='subscribe' to='%s@%s'/>", u, lg->o.domain);
+        bufferevent_write(c->bev, b->data, b->len);
+        lg->sent++;
+        lg->send_credit -= 1;
+    }
+}
+
+/* Offline store: --messages in total to bare JIDs of accounts that are
+ * not online, spread over the senders and the recipients. */
+static void send_offline(struct lg *lg, double dt)
+{
+    lg->send_credit += lg->o.rate * dt;
+    struct buf *b = &lg->scratch;
+    while (lg->send_credit >= 1 && (long long)lg->sent < lg->o.messages) {
+        struct conn *c = lg->conns[lg->send_rr % lg->nconns];
+        int to = lg->o.to_first + (int)(lg->sent % (unsigned long long)lg->o.to_count);
+        lg->send_rr++;
+        lg->send_credit -= 1;
+        if (c->st != CS_ONLINE)
+            continue;
+        char u[128];
+        snprintf(u, sizeof(u), "%s%d", lg->o.to_prefix ? lg->o.to_prefix : lg->o.user_prefix, to);
+        buf_clear(b);
+        buf_printf(b, "<message type='chat' to='%s@%s'><body>%llu offline%*s</body></message>",
+                   u, lg->o.domain, lg->sent, lg->o.body_len, "");
+        bufferevent_write(c->bev, b->data, b->len);
+        lg->sent++;
+    }
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *ud)
 {
     struct lg *lg = ud;
@@ -691,21 +890,23 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
     double t = now_s();
     double dt = lg->last_tick > 0 ? t - lg->last_tick : 0.001;
     lg->last_tick = t;
-    if (!lg->measuring && t >= lg->t_measure) {
-        lg->measuring = true;
-        lg->ok = lg->failed = lg->sent = lg->received = 0;
-        lg->login_lat.n = 0;
-        lg->msg_lat.n = 0;
-        lg->t_measure = t;
-    }
+    enum scenario sc = lg->o.sc;
     if (t >= lg->t_end) {
         lg->stopping = true;
         event_base_loopexit(lg->base, NULL);
         return;
     }
-    if (lg->o.sc == SC_REGISTER) {
+    if (sc == SC_REGISTER) {
         launch_more(lg);
-    } else if (lg->o.sc == SC_LOGIN) {
+        return;
+    }
+    if (sc == SC_LOGIN) {
+        if (!lg->measuring && t >= lg->t_measure) {
+            lg->measuring = true;
+            lg->ok = lg->failed = 0;
+            lg->login_lat.n = 0;
+            lg->t_measure = t;
+        }
         /* Open-loop arrivals at --rate, bounded by --concurrency. */
         lg->send_credit += lg->o.rate * dt;
         for (size_t i = 0; i < lg->nconns && lg->send_credit >= 1; i++) {
@@ -718,34 +919,87 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
         }
         if (lg->send_credit > lg->o.rate)
             lg->send_credit = lg->o.rate;   /* saturated: don't build a backlog */
-    } else if (lg->o.sc == SC_CHAT && lg->online == (int)lg->nconns) {
-        lg->send_credit += lg->o.rate * dt;
-        struct buf *b = &lg->scratch;
-        while (lg->send_credit >= 1) {
-            struct conn *c = lg->conns[lg->send_rr++ % lg->nconns];
-            struct conn *p = lg->conns[c->peer];
-            char u[128];
-            user_name(lg, p->user, u, sizeof(u));
-            buf_clear(b);
-            buf_printf(b, "<message type='chat' to='%s@%s/lg'><body>%llu%*s</body></message>",
-                       u, lg->o.domain, (unsigned long long)now_us_wall(),
-                       lg->o.body_len, "");
-            bufferevent_write(c->bev, b->data, b->len);
-            lg->sent++;
-            lg->send_credit -= 1;
+        return;
+    }
+
+    /* Session scenarios: bring everyone up, then act. */
+    bring_up(lg, dt);
+    if (!lg->all_online && lg->online == (int)lg->nconns) {
+        lg->all_online = true;
+        lg->t_all_online = t - lg->t_start;
+        /* run.py waits for this line to sample the server's memory. */
+        printf("all-online %d %.3f\n", lg->online, lg->t_all_online);
+        fflush(stdout);
+        if (sc == SC_IDLE || sc == SC_ROSTER || sc == SC_SEND || sc == SC_RECV)
+            stop_at(lg, t + lg->o.duration);
+        if (sc == SC_CHAT) {
+            lg->measuring = true;
+            lg->t_measure = t;
+            lg->sent = lg->received = 0;
+            lg->msg_lat.n = 0;
+            stop_at(lg, t + lg->o.duration + 5);
         }
-    } else if (lg->o.sc == SC_IDLE || lg->o.sc == SC_CHAT) {
-        /* Bring sessions up: at most --rate new logins per second. */
-        lg->send_credit += lg->o.rate * dt;
-        for (size_t i = 0; i < lg->nconns && lg->send_credit >= 1; i++) {
-            struct conn *c = lg->conns[i];
-            if (c->bev && c->st != CS_DONE)
-                continue;
-            if (c->bev && c->st == CS_DONE)
-                continue;       /* failed: stays down */
-            conn_start(lg, c);
-            lg->send_credit -= 1;
+    }
+    if (!lg->all_online) {
+        /* A slow server gets its time as long as sessions keep coming up;
+         * 30 s without one ends the wait. */
+        if (t >= lg->t_login_deadline && t - lg->t_progress >= 30 && sc != SC_STORM) {
+            fprintf(stderr, "loadgen: only %d of %zu sessions online after %.0f s\n",
+                    lg->online, lg->nconns, t - lg->t_start);
+            static const char *const stn[] = {
+                "connecting", "features1", "proceed", "features2", "register",
+                "challenge", "success", "features3", "bind", "roster", "online", "done" };
+            int shown = 0;
+            for (size_t i = 0; i < lg->nconns && shown < 5; i++) {
+                const struct conn *c = lg->conns[i];
+                if (c->st != CS_ONLINE && c->st != CS_DONE && c->bev) {
+                    fprintf(stderr, "loadgen:   user %d stuck in state %s\n", c->user,
+                            stn[c->st]);
+                    shown++;
+                }
+            }
+            lg->t_login_deadline = 1e18;
+            /* Memory and delivery figures need everyone: report and stop. */
+            stop_at(lg, t);
         }
+        if (sc != SC_STORM)
+            return;
+    }
+    switch (sc) {
+    case SC_CHAT:
+        if (t < lg->t_measure + lg->o.duration) {
+            send_chat(lg, dt);
+        } else {
+            /* Drain: stop sending, wait for what is in flight. */
+            if (lg->t_draining == 0)
+                lg->t_draining = t;
+            if (lg->received >= lg->sent)
+                stop_at(lg, t);
+        }
+        break;
+    case SC_ROSTER:
+        send_subscribes(lg, dt);
+        if (lg->subscribed >= lg->subs_expected)
+            stop_at(lg, t + 1);     /* let the last roster writes land */
+        break;
+    case SC_STORM:
+        if (lg->all_online && lg->presences >= lg->subs_expected)
+            stop_at(lg, t + 0.5);   /* duplicates would show up now */
+        break;
+    case SC_SEND:
+        send_offline(lg, dt);
+        if ((long long)lg->sent >= lg->o.messages) {
+            if (lg->t_draining == 0)
+                lg->t_draining = t;
+            stop_at(lg, lg->t_draining + 2);    /* bounces, if any */
+        }
+        break;
+    case SC_RECV:
+        if ((long long)lg->received >= lg->o.expect)
+            stop_at(lg, t + 0.5);
+        break;
+    default:
+        break;
     }
 }
 
@@ -762,10 +1016,12 @@ static void on_keepalive(evutil_socket_t fd, short what, void *ud)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: loadgen --scenario register|login|idle|chat [options]\n"
+            "usage: loadgen --scenario register|login|idle|chat|roster|storm|send|recv [options]\n"
             "  --ip A --port N --domain D --tls none|starttls|direct\n"
             "  --user-prefix P (accounts P0, P1, ...) --password P --first-user N --users N\n"
             "  --conns N --rate R --duration S --warmup S --concurrency N\n"
+            "  --login-rate R (sessions/s while coming up) --contacts N (roster, storm)\n"
+            "  --to-prefix P --to-first N --to-count N --messages N (send) --expect N (recv)\n"
             "  --src-base B (127.B.x.y source addresses) --body N --json\n");
     exit(2);
 }
@@ -788,6 +1044,8 @@ int main(int argc, char **argv)
     o->tls = TLS_STARTTLS;
     o->src_base = 1;
     o->body_len = 0;
+    o->login_rate = 500;
+    o->contacts = 100;
     double warmup = 0;
     o->sc = SC_LOGIN;
     static const struct option lo[] = {
@@ -796,7 +1054,9 @@ int main(int argc, char **argv)
         {"password", 1, 0, 'w'}, {"first-user", 1, 0, 'f'}, {"users", 1, 0, 'n'},
         {"conns", 1, 0, 'c'}, {"rate", 1, 0, 'r'}, {"duration", 1, 0, 'D'},
         {"warmup", 1, 0, 'W'}, {"concurrency", 1, 0, 'C'}, {"src-base", 1, 0, 'B'},
-        {"body", 1, 0, 'b'}, {"json", 0, 0, 'j'}, {0, 0, 0, 0},
+        {"body", 1, 0, 'b'}, {"json", 0, 0, 'j'}, {"login-rate", 1, 0, 'L'},
+        {"contacts", 1, 0, 'K'}, {"to-first", 1, 0, 'T'}, {"to-prefix", 1, 0, 'P'}, {"to-count", 1, 0, 'N'},
+        {"messages", 1, 0, 'M'}, {"expect", 1, 0, 'E'}, {0, 0, 0, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -806,6 +1066,10 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "login")) o->sc = SC_LOGIN;
             else if (!strcmp(optarg, "idle")) o->sc = SC_IDLE;
             else if (!strcmp(optarg, "chat")) o->sc = SC_CHAT;
+            else if (!strcmp(optarg, "roster")) o->sc = SC_ROSTER;
+            else if (!strcmp(optarg, "storm")) o->sc = SC_STORM;
+            else if (!strcmp(optarg, "send")) o->sc = SC_SEND;
+            else if (!strcmp(optarg, "recv")) o->sc = SC_RECV;
             else usage();
             break;
         case 'a': o->ip = optarg; break;
@@ -829,11 +1093,23 @@ int main(int argc, char **argv)
         case 'B': o->src_base = atoi(optarg); break;
         case 'b': o->body_len = atoi(optarg); break;
         case 'j': o->json = true; break;
+        case 'L': o->login_rate = atof(optarg); break;
+        case 'K': o->contacts = atoi(optarg); break;
+        case 'T': o->to_first = atoi(optarg); break;
+        case 'P': o->to_prefix = optarg; break;
+        case 'N': o->to_count = atoi(optarg); break;
+        case 'M': o->messages = atoll(optarg); break;
+        case 'E': o->expect = atoll(optarg); break;
         default: usage();
         }
     }
-    if (o->users <= 0 || o->conns <= 0 || o->rate <= 0 || o->concurrency <= 0)
+    if (o->users <= 0 || o->conns <= 0 || o->rate <= 0 || o->concurrency <= 0 ||
+        o->login_rate <= 0 || o->contacts <= 0 || o->duration <= 0 ||
+        (o->sc == SC_SEND && (o->to_count <= 0 || o->messages <= 0)))
         usage();
+    /* roster and storm run one session per account. */
+    if (o->sc == SC_ROSTER || o->sc == SC_STORM)
+        o->conns = o->users;
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -848,8 +1124,8 @@ int main(int argc, char **argv)
     SSL_CTX_set_mode(lg.ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
     lg.limits = (struct xml_limits){ 1u << 20, 64, 64 };
 
-    size_t n = o->sc == SC_IDLE || o->sc == SC_CHAT ? (size_t)o->conns
-                                                    : (size_t)o->concurrency;
+    size_t n = o->sc == SC_LOGIN || o->sc == SC_REGISTER ? (size_t)o->concurrency
+                                                         : (size_t)o->conns;
     if (o->sc == SC_CHAT && n % 2)
         n++;
     lg.nconns = n;
@@ -864,11 +1140,21 @@ int main(int argc, char **argv)
     }
     lg.next_user = o->sc == SC_REGISTER ? o->first_user : 0;
     lg.t_start = now_s();
-    double settle = o->sc == SC_IDLE || o->sc == SC_CHAT ? (double)n / o->rate + 5 : 0;
-    if (o->sc == SC_CHAT)
-        o->rate = o->rate;      /* the same --rate paces logins and messages */
-    lg.t_measure = lg.t_start + warmup + settle;
+    lg.t_measure = lg.t_start + warmup;
     lg.t_end = lg.t_measure + o->duration;
+    if (o->sc != SC_LOGIN && o->sc != SC_REGISTER) {
+        /* Bounded: sessions must be up within n / login-rate + 30 s; each
+         * scenario then shortens t_end once it is done. */
+        lg.t_login_deadline = lg.t_start + (double)n / o->login_rate + 30;
+        lg.t_progress = lg.t_start;
+        lg.t_end = lg.t_login_deadline + 900 + o->duration;     /* hard bound */
+        lg.measuring = o->sc != SC_CHAT;
+        if (o->sc == SC_STORM)
+            lg.t_end = lg.t_start + o->duration;
+    }
+    if (o->sc == SC_ROSTER || o->sc == SC_STORM)
+        for (size_t i = 0; i < n; i++)
+            lg.subs_expected += (unsigned long long)contacts_in_clique(&lg, lg.conns[i]->user);
     if (o->sc == SC_REGISTER) {
         lg.t_end = lg.t_start + 1e9;
         lg.t_measure = lg.t_start + 1e9;     /* count from the start */
@@ -881,24 +1167,35 @@ int main(int argc, char **argv)
     event_add(kev, &ka);
 
     event_base_dispatch(lg.base);
+    /* run.py reads the server's CPU time at all-online and here. */
+    printf("end\n");
+    fflush(stdout);
     double elapsed = now_s() - lg.t_measure;
-    if (o->sc == SC_REGISTER)
+    if (o->sc == SC_REGISTER || (o->sc != SC_LOGIN && o->sc != SC_CHAT))
         elapsed = now_s() - lg.t_start;
+    if (o->sc == SC_CHAT)       /* rates over the sending window, not the drain */
+        elapsed = (lg.t_draining > 0 ? lg.t_draining : now_s()) - lg.t_measure;
 
     qsort(lg.login_lat.v, lg.login_lat.n, sizeof(uint32_t), cmp_u32);
     qsort(lg.msg_lat.v, lg.msg_lat.n, sizeof(uint32_t), cmp_u32);
-    static const char *const names[] = { "register", "login", "idle", "chat" };
+    static const char *const names[] = { "register", "login", "idle", "chat", "roster",
+                                         "storm", "send", "recv" };
     if (o->json) {
         printf("{\"scenario\":\"%s\",\"elapsed\":%.3f,\"ok\":%llu,\"failed\":%llu,"
                "\"online\":%d,\"ok_per_s\":%.1f,"
                "\"login_p50_ms\":%.3f,\"login_p99_ms\":%.3f,"
                "\"sent\":%llu,\"received\":%llu,\"received_per_s\":%.1f,"
-               "\"msg_p50_ms\":%.3f,\"msg_p99_ms\":%.3f,\"msg_p999_ms\":%.3f}\n",
+               "\"msg_p50_ms\":%.3f,\"msg_p99_ms\":%.3f,\"msg_p999_ms\":%.3f,"
+               "\"conns\":%zu,\"all_online_s\":%.3f,\"presences\":%llu,"
+               "\"subscribed\":%llu,\"expected\":%llu,\"errors\":%llu,"
+               "\"send_s\":%.3f}\n",
                names[o->sc], elapsed, lg.ok, lg.failed, lg.online,
                elapsed > 0 ? (double)lg.ok / elapsed : 0,
                pct_ms(&lg.login_lat, 50), pct_ms(&lg.login_lat, 99),
                lg.sent, lg.received, elapsed > 0 ? (double)lg.received / elapsed : 0,
-               pct_ms(&lg.msg_lat, 50), pct_ms(&lg.msg_lat, 99), pct_ms(&lg.msg_lat, 99.9));
+               pct_ms(&lg.msg_lat, 50), pct_ms(&lg.msg_lat, 99), pct_ms(&lg.msg_lat, 99.9),
+               n, lg.t_all_online, lg.presences, lg.subscribed, lg.subs_expected, lg.errors,
+               lg.t_draining > 0 ? lg.t_draining - lg.t_measure : elapsed);
     } else {
         printf("%s: %.1f s, ok %llu (%.1f/s), failed %llu, online %d\n", names[o->sc],
                elapsed, lg.ok, elapsed > 0 ? (double)lg.ok / elapsed : 0, lg.failed,

@@ -2,22 +2,38 @@
 """Parley / ejabberd / Prosody side by side (issue 7).
 
 Starts each server from its own configuration in a temporary directory on
-its own ports, registers the benchmark users (XEP-0077 in-band
-registration, the same path for all three), runs the load generator's
-scenarios against it with the server and the generator pinned to
-different cores, reads the server's CPU time and RSS from /proc, and
-prints one table with the ratios.  JSON goes to bench/results/latest.json.
+its own ports (never the system instances' ports, node names, spools or
+pid files), registers the benchmark users in-band (XEP-0077, the same path
+for all three), runs the load generator's scenarios against it with the
+server pinned to CPU 0 and the generator to CPU 1, reads the server's CPU
+time and RSS from /proc, checks that every figure rests on a complete run
+(sessions online, no failed login, every message delivered), prints one
+table with the ratios and writes bench/results/latest.json.
 
     /usr/bin/python3 bench/run.py [--servers parley,ejabberd,prosody]
-        [--users N] [--idle N] [--chat-rate R] [--duration S]
+        [--idle 10000] [--users 1000] [--chat-rate 1000] [--duration 10]
+        [--storm-users 1010] [--offline-users 1000] ...   (--help)
 
 Run by `make bench` (which builds Parley's release build first).
+
+Scenarios (see docs/benchmarks.md for what each one measures):
+  login     full logins (TCP, STARTTLS, SCRAM-SHA-1, bind, roster get,
+            initial presence) as fast as --login-concurrency allows, and
+            one at a time for the sequential login latency
+  idle      --idle authenticated sessions held open (TLS, then plain TCP);
+            server RSS growth per session
+  chat      --chat-conns online users in pairs, --chat-rate messages/s
+  storm     --storm-users accounts with --contacts-contact rosters (built
+            in-band first: subscribe + subscribed) log in together
+  offline   --offline-msgs messages to --offline-users offline accounts,
+            then those accounts log in and receive them
 """
 
 import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -32,6 +48,12 @@ LOADGEN = os.path.join(BUILD, "bench", "loadgen")
 PASSWORD = "benchpass"
 SERVER_CPU = "0"
 LOADGEN_CPU = "1"
+PROBLEMS = []           # every failed sanity check, printed under the table
+
+
+def problem(server, what):
+    PROBLEMS.append("%s: %s" % (server, what))
+    print("  !! %s" % what, flush=True)
 
 
 def free_port():
@@ -40,9 +62,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, timeout=60):
+def wait_port(port, proc, timeout=60):
     end = time.time() + timeout
     while time.time() < end:
+        if proc.poll() is not None:
+            return False
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return True
@@ -65,13 +89,13 @@ def make_cert(d):
 
 
 def proc_stats(pid):
-    """(cpu seconds, rss KiB) of a process and its children."""
+    """(cpu seconds, rss KiB) of a process and its direct children."""
     cpu, rss = 0.0, 0
     tck = os.sysconf("SC_CLK_TCK")
     pids = [pid]
     try:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-        pids += [int(p) for p in out.split()]
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            pids += [int(p) for p in f.read().split()]
     except OSError:
         pass
     for p in pids:
@@ -101,6 +125,10 @@ class Server:
     def pid(self):
         return self.proc.pid
 
+    def online_count(self):
+        """Sessions the server itself reports, or None if we can't ask."""
+        return None
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -108,6 +136,7 @@ class Server:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
 
 
 class Parley(Server):
@@ -115,31 +144,53 @@ class Parley(Server):
 
     def start(self):
         shutil.copy(self.pem, os.path.join(self.dir, "cert.pem"))
-        with open(os.path.join(self.dir, "parley.yml"), "w") as f:
+        self.cfg = os.path.join(self.dir, "parley.yml")
+        with open(self.cfg, "w") as f:
+            # STARTTLS optional so that the plain-TCP idle figure can be
+            # measured on the same listener; the generator always asks for
+            # TLS except in that one scenario.
             f.write("loglevel: warn\nhosts: [localhost]\ncertfiles: [cert.pem]\n"
                     "listen:\n"
-                    "  - {module: c2s, ip: 127.0.0.1, port: %d, starttls_required: true}\n"
+                    "  - {module: c2s, ip: 127.0.0.1, port: %d, starttls_required: false}\n"
                     "  - {module: control, path: parley.sock}\n"
                     "storage: {backend: sqlite, path: parley.db}\n"
-                    "auth: {max_failures: 1000}\n"
-                    "limits: {max_connections_per_ip: 0}\n"
-                    "modules: {disco: {}, ping: {}, roster: {}, register: {allow_new: true, rate: 0}}\n"
+                    "auth: {max_failures: 0}\n"
+                    "limits: {max_connections_per_ip: 0, negotiation_timeout: 300}\n"
+                    "modules:\n"
+                    "  disco: {}\n  ping: {}\n  roster: {}\n  offline: {max_messages: 100000}\n"
+                    "  register: {allow_new: true, max_per_address: 0}\n"
                     % self.port)
         self.proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, os.path.join(BUILD, "parleyd"), "-c", "parley.yml"],
             cwd=self.dir, stdout=open(os.path.join(self.dir, "log.txt"), "w"),
             stderr=subprocess.STDOUT)
-        return wait_port(self.port)
+        return wait_port(self.port, self.proc)
+
+    def online_count(self):
+        out = subprocess.run([os.path.join(BUILD, "parleyctl"), "-c", self.cfg,
+                              "connected_users"], capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            return None
+        return len([l for l in out.stdout.splitlines() if "@" in l])
 
 
 class Ejabberd(Server):
+    """ejabberd 23.01 from a temp dir.  ejabberdctl sources its ctl config
+    (default /etc/ejabberd/ejabberdctl.cfg) after parsing --config, and the
+    Debian one sets EJABBERD_CONFIG_PATH=/etc/ejabberd/ejabberd.yml, which is
+    why --config alone was ignored: we pass our own --ctl-config (config
+    path, pid file, node name, ERL_DIST_PORT so that no epmd is involved)
+    and --config-dir (no /etc vm.args or inetrc), and run it as the
+    ejabberd user directly so that it does not re-execute through su."""
+    # The VM's process tree: env -> setpriv -> ejabberdctl (bash) -> beam.smp.
     name = "ejabberd"
 
     def start(self):
         for sub in ("logs", "spool"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
-        self.node = "bench%d@localhost" % self.port
-        with open(os.path.join(self.dir, "ejabberd.yml"), "w") as f:
+        self.node = "parleybench%d@localhost" % self.port
+        cfg = os.path.join(self.dir, "ejabberd.yml")
+        with open(cfg, "w") as f:
             f.write("""hosts: [localhost]
 loglevel: warning
 certfiles: [%s]
@@ -149,11 +200,15 @@ listen:
   - port: %d
     ip: 127.0.0.1
     module: ejabberd_c2s
-    starttls_required: true
+    starttls: true
+    starttls_required: false
     max_stanza_size: 262144
     shaper: none
+    backlog: 1024
 shaper_rules:
   c2s_shaper: none
+  max_user_offline_messages: 100000
+  max_user_sessions: 10
 acl: {}
 access_rules:
   c2s: {allow: all}
@@ -162,33 +217,76 @@ modules:
   mod_disco: {}
   mod_ping: {}
   mod_roster: {}
+  mod_offline: {access_max_user_messages: max_user_offline_messages}
   mod_register: {access: register, ip_access: all, password_strength: 0}
 """ % (self.pem, self.port))
+        ctlcfg = os.path.join(self.dir, "ejabberdctl.cfg")
+        with open(ctlcfg, "w") as f:
+            f.write('ERLANG_NODE=%s\nEJABBERD_CONFIG_PATH=%s\nEJABBERD_PID_PATH=%s\n'
+                    'ERL_DIST_PORT=%d\nERL_MAX_PORTS=65536\n'
+                    'ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 '
+                    '-kernel inet_dist_use_interface {127,0,0,1}"\n'
+                    % (self.node, cfg, os.path.join(self.dir, "ejabberd.pid"), free_port()))
         subprocess.run(["chown", "-R", "ejabberd:ejabberd", self.dir], check=False)
         os.chmod(self.dir, 0o755)
-        # As the ejabberd user: ejabberdctl started by root re-executes
-        # itself through su and loses the --config/--spool arguments.
-        args = ["runuser", "-u", "ejabberd", "--", "ejabberdctl", "--config", os.path.join(self.dir, "ejabberd.yml"),
-                "--logs", os.path.join(self.dir, "logs"), "--spool",
-                os.path.join(self.dir, "spool"), "--node", self.node]
-        self.ctl = args
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + args + ["foreground"],
+        # setpriv, not runuser/su: those go through PAM, whose limits cut
+        # the open-file limit to 1024 (ejabberd then refuses connections
+        # at ~990 sessions).  setpriv keeps ours.
+        self.ctl = ["env", "HOME=/var/lib/ejabberd", "setpriv", "--reuid", "ejabberd",
+                    "--regid", "ejabberd", "--init-groups", "ejabberdctl",
+                    "--config-dir", self.dir, "--ctl-config", ctlcfg, "--config", cfg,
+                    "--logs", os.path.join(self.dir, "logs"),
+                    "--spool", os.path.join(self.dir, "spool")]
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + self.ctl + ["foreground"],
                                      stdout=open(os.path.join(self.dir, "out.txt"), "w"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        return wait_port(self.port, 120)
+        self.beam = None
+        return wait_port(self.port, self.proc, 120)
 
     def pid(self):
-        out = subprocess.run(["pgrep", "-f", "beam.smp.*%s" % self.node],
-                             capture_output=True, text=True).stdout.split()
-        return int(out[0]) if out else self.proc.pid
+        # Follow the first child down to beam.smp: the VM is the server.
+        if self.beam is None:
+            p = self.proc.pid
+            for _ in range(5):
+                try:
+                    with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                        kids = [int(k) for k in f.read().split()]
+                except OSError:
+                    break
+                if not kids:
+                    break
+                p = kids[0]
+                try:
+                    if os.readlink("/proc/%d/exe" % p).endswith("beam.smp"):
+                        self.beam = p
+                        break
+                except OSError:
+                    break
+        return self.beam or self.proc.pid
+
+    def online_count(self):
+        out = subprocess.run(self.ctl + ["connected_users_number"], capture_output=True,
+                             text=True, timeout=60)
+        try:
+            return int(out.stdout.strip())
+        except ValueError:
+            return None
 
     def stop(self):
+        if not self.proc:
+            return
+        beam = self.pid()
         subprocess.run(self.ctl + ["stop"], capture_output=True, timeout=60)
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
-        subprocess.run(["pkill", "-f", "beam.smp.*%s" % self.node], check=False)
+            self.proc.wait()
+        if beam and beam != self.proc.pid:
+            try:
+                os.kill(beam, signal.SIGKILL)       # only if it outlived stop
+            except ProcessLookupError:
+                pass
 
 
 class Prosody(Server):
@@ -211,12 +309,13 @@ s2s_ports = {}
 component_ports = {}
 http_ports = {}
 https_ports = {}
-modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "register", "dialback" }
-modules_disabled = { "s2s", "offline", "c2s_limits", "limits" }
+plugin_paths = {}
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "register", "offline" }
+modules_disabled = { "s2s", "limits", "c2s_limits", "posix" }
 allow_registration = true
 min_seconds_between_registrations = 0
 registration_throttle_max = 1000000
-c2s_require_encryption = true
+c2s_require_encryption = false
 authentication = "internal_hashed"
 storage = "internal"
 ssl = { certificate = "%(crt)s", key = "%(key)s" }
@@ -225,71 +324,247 @@ VirtualHost "localhost"
         self.proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, "prosody", "--config", cfg],
             stdout=open(os.path.join(self.dir, "out.txt"), "w"), stderr=subprocess.STDOUT)
-        return wait_port(self.port)
+        return wait_port(self.port, self.proc)
 
 
 SERVERS = {"parley": Parley, "ejabberd": Ejabberd, "prosody": Prosody}
 
 
-def loadgen(port, *args):
-    cmd = ["taskset", "-c", LOADGEN_CPU, LOADGEN, "--port", str(port), "--password",
-           PASSWORD, "--json"] + [str(a) for a in args]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+def loadgen_cmd(port, args, src_base=1):
+    return (["taskset", "-c", LOADGEN_CPU, LOADGEN, "--port", str(port), "--password",
+             PASSWORD, "--json", "--src-base", str(src_base)] + [str(a) for a in args])
+
+
+def parse_result(out, err):
+    lines = [l for l in out.splitlines() if l.startswith("{")]
     if not lines:
-        raise RuntimeError("loadgen failed: %s %s" % (out.stdout, out.stderr))
-    if out.stderr.strip():
-        sys.stderr.write(out.stderr)
+        raise RuntimeError("loadgen failed: %s %s" % (out, err))
+    if err.strip():
+        sys.stderr.write(err)
     return json.loads(lines[-1])
+
+
+def loadgen(port, *args, timeout=3600):
+    out = subprocess.run(loadgen_cmd(port, args), capture_output=True, text=True,
+                         timeout=timeout)
+    return parse_result(out.stdout, out.stderr)
+
+
+def run_marked(srv, args, at_online=None):
+    """Runs the generator and reads the server's CPU time when all its
+    sessions are online and when it ends, so that 'cpu_window_s' is the
+    cost of the scenario's own traffic without the logins that set it up
+    ('cpu_total_s' has them).  at_online() runs at the all-online mark."""
+    pid = srv.pid()
+    c0, _ = proc_stats(pid)
+    p = subprocess.Popen(loadgen_cmd(srv.port, args), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    c_on, c_end, extra, lines = None, None, None, []
+    for line in p.stdout:
+        lines.append(line)
+        if line.startswith("all-online"):
+            c_on, _ = proc_stats(pid)
+            if at_online:
+                extra = at_online()
+        elif line.startswith("end"):
+            c_end, _ = proc_stats(pid)
+    out_rest, err = p.communicate()
+    if c_end is None:
+        c_end, _ = proc_stats(pid)
+    r = parse_result("".join(lines) + out_rest, err)
+    r["cpu_total_s"] = c_end - c0
+    r["cpu_window_s"] = c_end - c_on if c_on is not None else None
+    return r, extra
+
+
+def cpu_of(srv, fn):
+    """Runs fn() and returns (its result, server CPU seconds it cost)."""
+    pid = srv.pid()
+    c0, _ = proc_stats(pid)
+    r = fn()
+    c1, _ = proc_stats(pid)
+    return r, c1 - c0
+
+
+def check(srv, r, what, want_online=None, want_failed=0):
+    if r["failed"] > want_failed:
+        problem(srv.name, "%s: %d failed sessions" % (what, r["failed"]))
+    if want_online is not None and r["online"] < want_online:
+        problem(srv.name, "%s: only %d of %d sessions online" % (what, r["online"], want_online))
+    if r.get("errors"):
+        problem(srv.name, "%s: %d stanza errors" % (what, r["errors"]))
+
+
+def register(srv, prefix, n):
+    r = loadgen(srv.port, "--scenario", "register", "--user-prefix", prefix, "--users", n,
+                "--concurrency", 50)
+    if r["failed"] or r["ok"] != n:
+        problem(srv.name, "register %s*: %d ok, %d failed of %d" % (prefix, r["ok"], r["failed"], n))
+    return r
+
+
+def idle(srv, n, tls, hold):
+    """Holds n sessions; RSS is sampled once all are online and settled."""
+    pid = srv.pid()
+    time.sleep(1)
+    _, rss0 = proc_stats(pid)
+    args = ["--scenario", "idle", "--users", n, "--conns", n, "--login-rate", 1000,
+            "--concurrency", 200, "--duration", hold, "--tls", "starttls" if tls else "none"]
+
+    def sample():
+        time.sleep(min(3, hold / 3))        # let the last writes and GC settle
+        return proc_stats(pid)[1], srv.online_count()
+
+    r, got = run_marked(srv, args, sample)
+    rss1, server_online = got if got else (None, None)
+    r["rss_before_kib"] = rss0
+    r["rss_with_sessions_kib"] = rss1
+    r["server_reports_online"] = server_online
+    r["kib_per_session"] = ((rss1 - rss0) / r["online"]
+                            if rss1 is not None and r["online"] else None)
+    label = "idle %s %d" % ("TLS" if tls else "TCP", n)
+    if rss1 is None:
+        problem(srv.name, "%s: never all online (%d)" % (label, r["online"]))
+    check(srv, r, label, want_online=n)
+    if server_online is not None and server_online < n:
+        problem(srv.name, "%s: server reports %d sessions" % (label, server_online))
+    return r
 
 
 def run_server(cls, tmp, certs, a):
     s = cls(tmp, certs)
-    print("== %s on port %d" % (s.name, s.port), flush=True)
-    if not s.start():
-        s.stop()
-        raise RuntimeError("%s did not start (see %s)" % (s.name, s.dir))
+    print("== %s on port %d (server on CPU %s, load generator on CPU %s)"
+          % (s.name, s.port, SERVER_CPU, LOADGEN_CPU), flush=True)
     res = {}
     try:
+        if not s.start():
+            raise RuntimeError("%s did not start (see %s)" % (s.name, s.dir))
         pid = s.pid()
-        users = max(a.users, a.idle)
-        r = loadgen(s.port, "--scenario", "register", "--users", users, "--concurrency", 50)
-        res["register"] = r
+        max_idle = max(a.idle) if a.idle else 0
+        t = time.time()
+        res["register"] = register(s, "bench", max(a.users, max_idle, a.chat_conns))
+        print("  registered in %.0f s" % (time.time() - t), flush=True)
         time.sleep(1)
-        base_cpu, base_rss = proc_stats(pid)
-        res["rss_start_kib"] = base_rss
+        res["rss_start_kib"] = proc_stats(pid)[1]
 
-        c0, _ = proc_stats(pid)
-        r = loadgen(s.port, "--scenario", "login", "--users", a.users, "--rate", a.login_rate,
-                    "--duration", a.duration, "--concurrency", 100)
-        c1, _ = proc_stats(pid)
-        r["server_cpu_s"] = c1 - c0
-        r["cpu_ms_per_login"] = 1000 * (c1 - c0) / r["ok"] if r["ok"] else None
+        # (a) logins: as many as the server takes, then one at a time.
+        r, cpu = cpu_of(s, lambda: loadgen(
+            s.port, "--scenario", "login", "--users", a.users, "--rate", 100000,
+            "--duration", a.duration, "--concurrency", a.login_concurrency, "--warmup", 1))
+        r["server_cpu_s"] = cpu
+        r["cpu_ms_per_login"] = 1000 * cpu / r["ok"] if r["ok"] else None
+        check(s, r, "login")
         res["login"] = r
+        r = loadgen(s.port, "--scenario", "login", "--users", a.users, "--rate", 100000,
+                    "--duration", 3, "--concurrency", 1, "--warmup", 0.5)
+        check(s, r, "sequential login")
+        res["login_seq"] = r
+        print("  login: %.0f/s, %.2f ms CPU each, sequential p50 %.2f ms"
+              % (res["login"]["ok_per_s"], res["login"]["cpu_ms_per_login"] or 0,
+                 r["login_p50_ms"]), flush=True)
 
-        _, rss0 = proc_stats(pid)
-        # Idle sessions: the generator holds them, we read RSS while it does.
-        p = subprocess.Popen(["taskset", "-c", LOADGEN_CPU, LOADGEN, "--port", str(s.port),
-                              "--password", PASSWORD, "--json", "--scenario", "idle",
-                              "--users", str(a.idle), "--conns", str(a.idle), "--rate", "500",
-                              "--duration", str(a.idle_hold)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(a.idle / 500 + 5 + a.idle_hold / 2)
-        _, rss1 = proc_stats(pid)
-        out, err = p.communicate()
-        idle = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
-        idle["rss_before_kib"] = rss0
-        idle["rss_with_sessions_kib"] = rss1
-        idle["kib_per_session"] = (rss1 - rss0) / idle["online"] if idle["online"] else None
-        res["idle"] = idle
+        # (b) idle sessions, TLS then plain TCP, at each size.
+        for n in a.idle:
+            for tls in (True, False):
+                # A fresh process: memory freed by earlier scenarios would
+                # otherwise be reused and hide the sessions' cost.
+                s.stop()
+                if not s.start():
+                    raise RuntimeError("%s did not restart" % s.name)
+                pid = s.pid()
+                key = "idle_%s_%d" % ("tls" if tls else "tcp", n)
+                res[key] = idle(s, n, tls, a.idle_hold)
+                print("  %s: %s sessions, %s KiB each" % (
+                    key, res[key]["online"], fmt(res[key]["kib_per_session"], "%.1f")),
+                    flush=True)
 
-        c0, _ = proc_stats(pid)
-        r = loadgen(s.port, "--scenario", "chat", "--users", a.chat_conns, "--conns",
-                    a.chat_conns, "--rate", a.chat_rate, "--duration", a.duration)
-        c1, _ = proc_stats(pid)
-        r["server_cpu_s"] = c1 - c0
-        r["cpu_s_per_100k_msgs"] = 1e5 * (c1 - c0) / r["received"] if r["received"] else None
-        res["chat"] = r
+        # (c) one-to-one chat at a fixed offered rate.
+        for rate in a.chat_rate:
+            r, _ = run_marked(s, ["--scenario", "chat", "--users", a.chat_conns, "--conns",
+                                  a.chat_conns, "--rate", rate, "--login-rate", 1000,
+                                  "--duration", a.duration])
+            cpu = r["cpu_window_s"] or 0
+            r["offered_rate"] = rate
+            r["server_cpu_s"] = cpu
+            r["cpu_s_per_100k_msgs"] = 1e5 * cpu / r["received"] if r["received"] else None
+            check(s, r, "chat %g/s" % rate, want_online=a.chat_conns)
+            if r["received"] != r["sent"]:
+                problem(s.name, "chat %g/s: sent %d, received %d"
+                        % (rate, r["sent"], r["received"]))
+            res["chat_%g" % rate] = r
+            print("  chat %g/s: delivered %.0f/s, p50 %.3f p99 %.3f p99.9 %.3f ms, "
+                  "%.2f CPU s/100k" % (rate, r["received_per_s"], r["msg_p50_ms"],
+                                       r["msg_p99_ms"], r["msg_p999_ms"],
+                                       r["cpu_s_per_100k_msgs"] or 0), flush=True)
+
+        # (d) presence storm: rosters built in-band, then everyone logs in.
+        if a.storm_users:
+            register(s, "storm", a.storm_users)
+            t = time.time()
+            r = loadgen(s.port, "--scenario", "roster", "--user-prefix", "storm",
+                        "--users", a.storm_users, "--contacts", a.contacts, "--rate", 5000,
+                        "--login-rate", 1000, "--duration", 300)
+            check(s, r, "roster setup", want_online=a.storm_users)
+            if r["subscribed"] < r["expected"]:
+                problem(s.name, "roster setup: %d of %d subscriptions approved"
+                        % (r["subscribed"], r["expected"]))
+            res["roster_setup"] = r
+            print("  rosters: %d subscriptions in %.0f s" % (r["subscribed"], time.time() - t),
+                  flush=True)
+            time.sleep(2)
+            r, cpu = cpu_of(s, lambda: loadgen(
+                s.port, "--scenario", "storm", "--user-prefix", "storm", "--users",
+                a.storm_users, "--contacts", a.contacts, "--login-rate", a.storm_rate,
+                "--concurrency", 200, "--duration", 120))
+            r["server_cpu_s"] = cpu
+            r["cpu_ms_per_login"] = 1000 * cpu / r["ok"] if r["ok"] else None
+            r["cpu_s_per_100k_presences"] = 1e5 * cpu / r["presences"] if r["presences"] else None
+            check(s, r, "storm", want_online=a.storm_users)
+            if r["presences"] < r["expected"]:
+                problem(s.name, "storm: %d of %d contact presences delivered"
+                        % (r["presences"], r["expected"]))
+            res["storm"] = r
+            print("  storm: %d online in %.2f s, %d presences, %.2f CPU s"
+                  % (r["online"], r["all_online_s"], r["presences"], cpu), flush=True)
+
+        # (e) offline store, then delivery at login.
+        if a.offline_users:
+            register(s, "off", a.offline_users)
+            senders = 10
+            r, _ = run_marked(s, [
+                "--scenario", "send", "--users", senders, "--conns", senders,
+                "--to-prefix", "off", "--to-first", 0, "--to-count", a.offline_users,
+                "--messages", a.offline_msgs, "--user-prefix", "bench",
+                "--rate", a.offline_rate, "--duration", 120])
+            cpu = r["cpu_window_s"] or 0
+            r["server_cpu_s"] = cpu
+            r["cpu_ms_per_msg"] = 1000 * cpu / r["sent"] if r["sent"] else None
+            check(s, r, "offline store", want_online=senders)
+            res["offline_store"] = r
+            time.sleep(2)
+            r, cpu = cpu_of(s, lambda: loadgen(
+                s.port, "--scenario", "recv", "--user-prefix", "off", "--users",
+                a.offline_users, "--conns", a.offline_users, "--expect", a.offline_msgs,
+                "--login-rate", 1000, "--duration", 60))
+            # Delivery happens at login: the cost is per recipient login
+            # (with offline_msgs / offline_users messages each), to be
+            # compared with a plain login.
+            r["server_cpu_s"] = cpu
+            r["cpu_ms_per_login"] = 1000 * cpu / r["ok"] if r["ok"] else None
+            r["cpu_ms_per_msg"] = 1000 * cpu / r["received"] if r["received"] else None
+            check(s, r, "offline delivery", want_online=a.offline_users)
+            if r["received"] != a.offline_msgs:
+                problem(s.name, "offline: sent %d, delivered %d at login"
+                        % (a.offline_msgs, r["received"]))
+            res["offline_deliver"] = r
+            print("  offline: stored %d (%.3f ms CPU each), delivered %d (%.3f ms CPU each, "
+                  "logins included)" % (res["offline_store"]["sent"],
+                                        res["offline_store"]["cpu_ms_per_msg"] or 0,
+                                        r["received"], r["cpu_ms_per_msg"] or 0), flush=True)
+            if res["offline_store"]["sent"] != a.offline_msgs:
+                problem(s.name, "offline: only %d of %d sent" % (res["offline_store"]["sent"],
+                                                                a.offline_msgs))
+        res["rss_end_kib"] = proc_stats(pid)[1]
     finally:
         s.stop()
     return res
@@ -299,79 +574,141 @@ def fmt(v, spec="%.2f"):
     return "-" if v is None else spec % v
 
 
-def table(results):
+def rows_for(a):
     rows = [
-        ("logins/s", lambda r: r["login"]["ok_per_s"], "%.0f"),
-        ("server CPU ms / login", lambda r: r["login"]["cpu_ms_per_login"], "%.2f"),
-        ("login latency p50 ms", lambda r: r["login"]["login_p50_ms"], "%.2f"),
-        ("idle sessions", lambda r: r["idle"]["online"], "%d"),
-        ("KiB per idle TLS session", lambda r: r["idle"]["kib_per_session"], "%.1f"),
-        ("chat delivered msg/s", lambda r: r["chat"]["received_per_s"], "%.0f"),
-        ("chat p50 ms", lambda r: r["chat"]["msg_p50_ms"], "%.3f"),
-        ("chat p99 ms", lambda r: r["chat"]["msg_p99_ms"], "%.3f"),
-        ("chat p99.9 ms", lambda r: r["chat"]["msg_p999_ms"], "%.3f"),
-        ("server CPU s / 100k msgs", lambda r: r["chat"]["cpu_s_per_100k_msgs"], "%.2f"),
+        ("logins/s (concurrency %d)" % a.login_concurrency,
+         lambda r: r["login"]["ok_per_s"], "%.0f"),
+        ("server CPU ms / login", lambda r: r["login"]["cpu_ms_per_login"], "%.3f"),
+        ("sequential login p50 ms", lambda r: r["login_seq"]["login_p50_ms"], "%.2f"),
     ]
+    for n in a.idle:
+        for t in ("tls", "tcp"):
+            rows.append(("KiB / idle %s session @%d" % (t.upper(), n),
+                         lambda r, k="idle_%s_%d" % (t, n): r[k]["kib_per_session"], "%.1f"))
+    for rate in a.chat_rate:
+        k = "chat_%g" % rate
+        rows += [
+            ("chat @%g/s delivered/s" % rate, lambda r, k=k: r[k]["received_per_s"], "%.0f"),
+            ("  p50 ms", lambda r, k=k: r[k]["msg_p50_ms"], "%.3f"),
+            ("  p99 ms", lambda r, k=k: r[k]["msg_p99_ms"], "%.3f"),
+            ("  p99.9 ms", lambda r, k=k: r[k]["msg_p999_ms"], "%.3f"),
+            ("  server CPU s / 100k msgs", lambda r, k=k: r[k]["cpu_s_per_100k_msgs"], "%.2f"),
+        ]
+    if a.storm_users:
+        rows += [
+            ("storm: s until all online", lambda r: r["storm"]["all_online_s"], "%.2f"),
+            ("storm: server CPU s", lambda r: r["storm"]["server_cpu_s"], "%.2f"),
+            ("storm: CPU ms / login", lambda r: r["storm"]["cpu_ms_per_login"], "%.2f"),
+            ("storm: presences recvd", lambda r: r["storm"]["presences"], "%d"),
+        ]
+    if a.offline_users:
+        rows += [
+            ("offline store CPU ms/msg", lambda r: r["offline_store"]["cpu_ms_per_msg"], "%.3f"),
+            ("offline: CPU ms / login+%d msgs" % (a.offline_msgs // max(a.offline_users, 1)),
+             lambda r: r["offline_deliver"]["cpu_ms_per_login"], "%.3f"),
+        ]
+    return rows
+
+
+def table(results, a):
     names = list(results)
-    head = "%-26s" % "" + "".join("%14s" % n for n in names)
-    others = [n for n in names if n != "parley"]
-    head += "".join("%18s" % ("%s/parley" % n) for n in others if "parley" in names)
+    others = [n for n in names if n != "parley"] if "parley" in names else []
+    head = "%-30s" % "" + "".join("%12s" % n for n in names)
+    head += "".join("%16s" % ("%s/parley" % n) for n in others)
     lines = [head]
-    for label, get, spec in rows:
+    for label, get, spec in rows_for(a):
         vals = {}
         for n in names:
             try:
                 vals[n] = get(results[n])
             except (KeyError, TypeError):
                 vals[n] = None
-        line = "%-26s" % label + "".join("%14s" % fmt(vals[n], spec) for n in names)
-        if "parley" in names:
-            for n in others:
-                p, o = vals["parley"], vals[n]
-                line += "%18s" % (fmt(o / p, "%.2fx") if p and o is not None else "-")
+        line = "%-30s" % label + "".join("%12s" % fmt(vals[n], spec) for n in names)
+        for n in others:
+            p, o = vals["parley"], vals[n]
+            line += "%16s" % (fmt(o / p, "%.2fx") if p and o is not None else "-")
         lines.append(line)
     return "\n".join(lines)
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--servers", default="parley,ejabberd,prosody")
-    ap.add_argument("--users", type=int, default=1000)
-    ap.add_argument("--idle", type=int, default=5000)
+    ap.add_argument("--users", type=int, default=1000, help="accounts the login scenario cycles")
+    ap.add_argument("--login-concurrency", type=int, default=20)
+    ap.add_argument("--idle", default="10000", help="comma-separated session counts")
     ap.add_argument("--idle-hold", type=float, default=10)
-    ap.add_argument("--login-rate", type=float, default=300)
     ap.add_argument("--chat-conns", type=int, default=200)
-    ap.add_argument("--chat-rate", type=float, default=1000)
+    ap.add_argument("--chat-rate", default="1000", help="comma-separated offered msg/s")
     ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--storm-users", type=int, default=1010, help="0 skips the storm")
+    ap.add_argument("--contacts", type=int, default=100)
+    ap.add_argument("--storm-rate", type=float, default=2000, help="logins/s offered")
+    ap.add_argument("--offline-users", type=int, default=1000, help="0 skips offline")
+    ap.add_argument("--offline-msgs", type=int, default=10000)
+    ap.add_argument("--offline-rate", type=float, default=2000)
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other servers' results from bench/results/latest.json")
     a = ap.parse_args()
+    a.idle = [int(x) for x in a.idle.split(",") if x and int(x) > 0]
+    a.chat_rate = [float(x) for x in a.chat_rate.split(",") if x]
     if not os.access(LOADGEN, os.X_OK):
         sys.exit("run.py: %s not built (make bench builds it)" % LOADGEN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))    # servers inherit it
+    if a.idle and max(a.idle) + 100 > hard:
+        sys.exit("run.py: %d idle sessions need more than the %d open files allowed"
+                 % (max(a.idle), hard))
+    # A SIGTERM must still stop the servers (the finally clauses).
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     tmp = tempfile.mkdtemp(prefix="parley-bench-")
     os.chmod(tmp, 0o755)
     certs = make_cert(tmp)
     for f in certs:
         os.chmod(f, 0o644)
     results = {}
-    for name in a.servers.split(","):
-        try:
-            results[name] = run_server(SERVERS[name], tmp, certs, a)
-        except Exception as e:          # one server failing must not hide the others
-            print("%s: %s" % (name, e), file=sys.stderr)
+    latest = os.path.join(ROOT, "bench", "results", "latest.json")
+    if a.merge and os.path.exists(latest):
+        results = json.load(open(latest))["results"]
+    started = time.time()
+    try:
+        for name in a.servers.split(","):
+            try:
+                results[name] = run_server(SERVERS[name], tmp, certs, a)
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:      # one server failing must not hide the others
+                problem(name, "aborted: %s" % e)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     machine = {
         "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                      if l.startswith("model name")), platform.machine()),
         "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
         "kernel": platform.release(),
-        "pinning": "server on CPU %s, load generator on CPU %s" % (SERVER_CPU, LOADGEN_CPU),
+        "pinning": "server on CPU %s, load generator on CPU %s (taskset)" % (SERVER_CPU,
+                                                                              LOADGEN_CPU),
     }
     print()
-    print("machine: %s, %d cores; %s" % (machine["cpu"], machine["cores"], machine["pinning"]))
-    print("args: %s" % " ".join(sys.argv[1:]))
-    print(table(results))
+    print("machine: %s, %d cores, %d GiB, Linux %s; %s" % (
+        machine["cpu"], machine["cores"], machine["memory_gib"], machine["kernel"],
+        machine["pinning"]))
+    print("command: bench/run.py %s   (%.0f s)" % (" ".join(sys.argv[1:]), time.time() - started))
+    print(table(results, a))
+    if PROBLEMS:
+        print("\nFAILED CHECKS (the figures above them are not trustworthy):")
+        for p in PROBLEMS:
+            print("  " + p)
+    else:
+        print("\nall sanity checks passed (sessions online, no failed logins, "
+              "every message delivered)")
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    args = dict(vars(a))
     with open(os.path.join(ROOT, "bench", "results", "latest.json"), "w") as f:
-        json.dump({"machine": machine, "args": vars(a), "results": results}, f, indent=1)
-    shutil.rmtree(tmp, ignore_errors=True)
+        json.dump({"machine": machine, "args": args, "argv": sys.argv[1:],
+                   "problems": PROBLEMS, "results": results}, f, indent=1)
+    sys.exit(1 if PROBLEMS else 0)
 
 
 if __name__ == "__main__":
