@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/base64.h"
+#include "core/fields.h"
 #include "core/mem.h"
 
 /* Longest stored record we parse: two slots of ~110 bytes. */
@@ -226,18 +227,7 @@ static int decode_slot(const char *e, size_t len, struct fast_rec *out)
 {
     const char *f[6];
     size_t fl[6];
-    size_t nf = 0;
-    const char *p = e, *end = e + len;
-    while (nf < 6) {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        f[nf] = p;
-        fl[nf] = colon ? (size_t)(colon - p) : (size_t)(end - p);
-        nf++;
-        if (!colon)
-            break;
-        p = colon + 1;
-    }
-    if (nf != 6 || f[5] + fl[5] != end || fl[0] != 1)
+    if (!fields_split(e, len, ':', 6, f, fl) || fl[0] != 1)
         return -1;
     struct fast_slot *s = f[0][0] == 'n' ? &out->slot_new
                           : f[0][0] == 'c' ? &out->slot_cur : NULL;

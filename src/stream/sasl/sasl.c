@@ -10,6 +10,7 @@
 #include "stream/sasl/sasl_internal.h"
 
 #include "core/base64.h"
+#include "core/fields.h"
 #include "core/utf8.h"
 #include "core/mem.h"
 
@@ -168,19 +169,7 @@ static int decode_entry(const char *e, size_t len, struct sasl_creds *out)
 {
     const char *f[5];
     size_t fl[5];
-    size_t nf = 0;
-    const char *p = e, *end = e + len;
-    while (nf < 5) {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        f[nf] = p;
-        fl[nf] = colon ? (size_t)(colon - p) : (size_t)(end - p);
-        nf++;
-        if (!colon)
-            break;
-        p = colon + 1;
-    }
-    /* Exactly five fields: the fifth must run to the end of the entry. */
-    if (nf != 5 || f[4] + fl[4] != end)
+    if (!fields_split(e, len, ':', 5, f, fl))
         return -1;
 
     int h = -1;
