@@ -8,7 +8,7 @@ TESTBUILD  ?= build-test
 PYTHON     ?= /usr/bin/python3
 VAR        ?= var
 
-.PHONY: all deps test-deps build build-test run test unit integration bench clean docs check-docs
+.PHONY: all deps test-deps build build-test run test unit integration bench clean docs
 
 all: build
 

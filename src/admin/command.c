@@ -303,6 +303,66 @@ static const char *result_name(enum cmd_result_kind k)
     return "?";
 }
 
+/* The example's words after the command name, shell-style: 'quoted'
+ * and "quoted" words keep their spaces.  Returns how many were found. */
+static size_t example_words(const char *ex, struct buf *words, size_t *starts, size_t max)
+{
+    size_t n = 0;
+    const char *p = ex;
+    bool first = true;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        char q = (*p == '"' || *p == '\'') ? *p++ : 0;
+        size_t start = words->len;
+        while (*p && (q ? *p != q : *p != ' '))
+            buf_putc(words, *p++);
+        if (q && *p)
+            p++;
+        buf_putc(words, '\0');
+        if (first) {
+            first = false;          /* the command name */
+            continue;
+        }
+        if (n < max)
+            starts[n++] = start;
+    }
+    return n;
+}
+
+/* The same example as an HTTP API call (docs/http-api.md): the words
+ * become the named JSON arguments, integers as numbers. */
+static void curl_example(const struct admin_command *cmd, struct buf *out)
+{
+    struct buf words = BUF_INIT;
+    size_t starts[16];
+    size_t n = example_words(cmd->example, &words, starts, 16);
+    buf_puts(out, "$ curl -s -H \"Authorization: Bearer $TOKEN\" -H \"Content-Type: application/json\" ");
+    if (n > cmd->nargs)
+        n = cmd->nargs;
+    buf_puts(out, "-d '{");
+    for (size_t i = 0; i < n; i++) {
+        const char *w = words.data + starts[i];
+        const struct cmd_arg *a = &cmd->args[i];
+        buf_printf(out, "%s\"%s\": ", i ? ", " : "", a->name);
+        if (a->type == CMD_ARG_INT) {
+            buf_puts(out, w);
+        } else {
+            buf_putc(out, '"');
+            for (const char *c = w; *c; c++) {
+                if (*c == '"' || *c == '\\')
+                    buf_putc(out, '\\');
+                buf_putc(out, *c);
+            }
+            buf_putc(out, '"');
+        }
+    }
+    buf_printf(out, "}' http://127.0.0.1:5280/api/%s\n", cmd->name);
+    buf_release(&words);
+}
+
 void cmd_reference(struct buf *out)
 {
     buf_puts(out,
@@ -335,7 +395,9 @@ void cmd_reference(struct buf *out)
             }
             buf_putc(out, '\n');
         }
-        buf_printf(out, "Result: %s.\n\nExample:\n\n```\n$ parleyctl %s\n```\n",
+        buf_printf(out, "Result: %s.\n\nExamples:\n\n```\n$ parleyctl %s\n",
                    result_name(cmd->result), cmd->example);
+        curl_example(cmd, out);
+        buf_puts(out, "```\n");
     }
 }
