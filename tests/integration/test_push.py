@@ -292,3 +292,35 @@ def test_enable_errors(server_factory, clients):
     assert enable(ac, "push.example", "n0").get("type") == "result"   # replaces
     el = enable(ac, "push.example", "n8")
     assert stanza_error(el)[:2] == ("cancel", "policy-violation"), tostr(el)
+
+
+def test_hibernated_session_gets_push(server_factory, clients):
+    """XEP-0357 §7 with XEP-0198: a message queued for a session whose
+    stream broke (hibernated, waiting for resumption) triggers a push, and
+    the message itself is delivered when the client resumes."""
+    from test_sm import SMClient, NS_SM
+    s = server_factory(start=False, modules=MODULES + ("stream_management",))
+    s.write_config(s.config_text().replace("push: {}", "push: {min_interval: 0}"))
+    s.start()
+    a, _ = make_account(s, prefix="a")
+    b, _ = make_account(s, prefix="b")
+    p, _ = make_account(s, prefix="app")
+    app = login(s, clients, p, "push", presence=False)
+    bc = login(s, clients, b, "desk")
+    ac = SMClient(s.c2s_port)
+    ac.login(a, PASSWORD, resource="phone")
+    assert ac.enable(resume=True).tag == q(NS_SM, "enabled")
+    el = enable(ac, app.jid, "n1")
+    assert el.get("type") == "result", tostr(el)
+    previd = ac.sm_id
+    ac.drop()
+    time.sleep(0.5)                 # the server sees the broken stream and hibernates it
+    bc.send_message(a + "@localhost/phone", body="while you sleep")
+    iq = app.expect(is_publish, what="publish IQ for the hibernated session")
+    assert iq.get("from") == a + "@localhost", tostr(iq)
+    assert summary(iq)[1]["last-message-sender"] == bc.jid, tostr(iq)
+    answer(app, iq)
+    el = ac.resume(a, PASSWORD, previd, ac.h_in)
+    assert el.tag == q(NS_SM, "resumed"), tostr(el)
+    ac.expect_message("while you sleep")
+    ac.close()
