@@ -128,6 +128,10 @@ void ban_cache_free(struct ban_cache *bc);
  * message is held while the record is read, then bounced or routed
  * again (HANDLED); otherwise CONTINUE. */
 int ban_cache_stanza_in(struct ban_cache *bc, struct hook_event *ev);
+/* HOOK_ACCOUNT_DELETED: the ban record went with the account (private XML
+ * storage is per user), so an account created again under the same name
+ * starts unbanned. */
+void ban_cache_forget(struct ban_cache *bc, const char *bare);
 /* Implemented by the enforcing module: its cache for host, or NULL when
  * it is not enabled there. */
 struct ban_cache *ban_cache_of(struct server *srv, const char *host);

@@ -175,8 +175,8 @@ static void deleted(const struct store_result *res, void *ud)
 
 static void run_unregister(struct cmd_call *call)
 {
-    store_account_delete(call->srv->store, call->argv[0], call->argv[1],
-                         deleted, call);
+    /* Through the session manager: modules learn (HOOK_ACCOUNT_DELETED). */
+    sm_account_delete(call->srv, call->argv[0], call->argv[1], deleted, call);
 }
 
 /* --- check_account ------------------------------------------------------- */

@@ -22,7 +22,9 @@
  * Messages to a banned account are bounced with <service-unavailable/>
  * (the same answer as for an account that cannot receive, RFC 6121
  * §8.5.2.2.1; the ban is not disclosed).  Presence and IQs are left to the
- * normal rules: the account's roster and data stay as they were.
+ * normal rules: the account's roster and data stay as they were.  A
+ * deleted account's cache entry is forgotten (HOOK_ACCOUNT_DELETED): the
+ * record was deleted with it.
  */
 #include "admin/ban.h"
 #include "admin/command.h"
@@ -163,6 +165,8 @@ struct waiter {
 
 struct entry {
     enum entry_state state;
+    bool forget;                /* LOADING, and the account was deleted
+                                   meanwhile: dropped once the read is in */
     struct waiter *waiters;     /* LOADING only */
     char bare[];                /* the map key */
 };
@@ -243,6 +247,12 @@ static void cache_read_done_bare(struct ban_cache *bc, const char *bare, bool ba
     struct waiter *w = e->waiters;
     e->waiters = NULL;
     e->state = banned ? ENTRY_BANNED : ENTRY_CLEAR;
+    if (e->forget) {
+        /* The record read was the deleted account's: the waiters (sent
+         * before the deletion) get its answer, nothing later does. */
+        hashmap_del(&bc->entries, bare);
+        free(e);
+    }
     while (w) {
         struct waiter *next = w->next;
         waiter_finish(bc->srv, w, banned);
@@ -274,6 +284,19 @@ static void cache_read_done(struct server *srv, enum rec_status st,
 static bool is_message(const struct stanza *st)
 {
     return strcmp(st->root->name, "message") == 0;
+}
+
+void ban_cache_forget(struct ban_cache *bc, const char *bare)
+{
+    struct entry *e = hashmap_get(&bc->entries, bare);
+    if (!e)
+        return;
+    if (e->state == ENTRY_LOADING) {
+        e->forget = true;
+        return;
+    }
+    hashmap_del(&bc->entries, bare);
+    free(e);
 }
 
 int ban_cache_stanza_in(struct ban_cache *bc, struct hook_event *ev)
@@ -310,6 +333,7 @@ int ban_cache_stanza_in(struct ban_cache *bc, struct hook_event *ev)
     e = pl_malloc(sizeof(*e) + n);
     memcpy(e->bare, ev->user, n);
     e->state = ENTRY_LOADING;
+    e->forget = false;
     w->next = NULL;
     e->waiters = w;
     hashmap_put(&bc->entries, e->bare, e);

@@ -29,6 +29,8 @@
 #include "stream/c2s.h"
 
 #define STOP_LINGER_MS 3000
+/* Longest wait for storage work submitted while stopping (drain()). */
+#define STOP_DRAIN_MS 5000
 
 static void on_signal(evutil_socket_t sig, short what, void *ud)
 {
@@ -203,19 +205,63 @@ void server_stop(struct server *srv)
     evtimer_add(s->ev, &tv);
 }
 
+static void on_drain_deadline(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    *(bool *)ud = true;
+}
+
+/*
+ * The last turns of the loop, before storage closes.  Sessions still
+ * bound (the loop ended without server_stop(), or one outlived its
+ * linger) are unbound here, so their hooks (the roster's last
+ * unavailable presence, last activity, offline storage) find storage
+ * open; the closing streams' first tick re-routes what XEP-0198 clients
+ * did not acknowledge; and what all of that submitted to storage
+ * completes on the loop, where completions may submit more (a lookup,
+ * then the offline write).  Bounded by STOP_DRAIN_MS: store_close()
+ * still runs whatever is left, answering later submissions with errors.
+ */
+static void drain(struct server *srv)
+{
+    if (!srv->router || !srv->store)
+        return;
+    srv->stopping = true;
+    c2s_close_all(srv, "system-shutdown", "the server is stopping");
+    bool expired = false;
+    struct event *deadline = evtimer_new(srv->base, on_drain_deadline, &expired);
+    struct timeval tv = { STOP_DRAIN_MS / 1000, (STOP_DRAIN_MS % 1000) * 1000 };
+    evtimer_add(deadline, &tv);
+    /* Two passes without waiting run the zero-delay timers (close
+     * polling) and what they make active; then wait for storage. */
+    for (int pass = 0; !expired; pass++) {
+        if (pass >= 2 && store_pending(srv->store) == 0)
+            break;
+        event_base_loop(srv->base, pass < 2 ? EVLOOP_NONBLOCK : EVLOOP_ONCE);
+    }
+    if (expired)
+        log_warn("stopping: %zu storage requests still pending after %d ms",
+                 store_pending(srv->store), STOP_DRAIN_MS);
+    event_free(deadline);
+}
+
 void server_free(struct server *srv)
 {
     if (!srv)
         return;
     listeners_stop(srv);
+    drain(srv);
     /* Completions still queued run now, while the control socket can
      * still answer for them; connections waiting on them are released by
-     * their callbacks. */
+     * their callbacks.  No session is bound any more (drain()): nothing
+     * that runs session hooks comes after this. */
     if (srv->store)
         store_close(srv->store);
     if (srv->ctl)
         ctl_free(srv->ctl);
-    /* Streams that outlived the linger are cut without ceremony. */
+    /* Streams that outlived the linger are cut without ceremony (their
+     * sessions were unbound by drain(), before storage closed). */
     if (srv->router)
         c2s_free_all(srv);
     if (srv->router)

@@ -896,6 +896,16 @@ static enum hook_result on_stanza_in(struct hook_event *ev, void *ud)
     return (enum hook_result)ban_cache_stanza_in(ad->bans, ev);
 }
 
+/* HOOK_ACCOUNT_DELETED: the ban record went with the account. */
+static enum hook_result on_account_deleted(struct hook_event *ev, void *ud)
+{
+    struct pl_module_ctx *m = ud;
+    struct adhoc *ad = m->data;
+    if (ev->user)
+        ban_cache_forget(ad->bans, ev->user);
+    return HOOK_CONTINUE;
+}
+
 /* --- load / unload ------------------------------------------------------------------ */
 
 static int adhoc_load(struct pl_module_ctx *m)
@@ -910,6 +920,7 @@ static int adhoc_load(struct pl_module_ctx *m)
     /* Before blocking (PRIO_BLOCKING), archive and offline storage: a
      * message to a banned account is refused before anything keeps it. */
     pl_hook(m, HOOK_STANZA_IN, on_stanza_in, PRIO_BLOCKING - 5);
+    pl_hook(m, HOOK_ACCOUNT_DELETED, on_account_deleted, PRIO_BLOCKING - 5);
     ad->wrap_timer = evtimer_new(m->srv->base, wrap_disco, m);
     struct timeval zero = { 0, 0 };
     evtimer_add(ad->wrap_timer, &zero);

@@ -19,7 +19,8 @@
  * hook answers HANDLED, and once the list is in memory the stanza is
  * refused or routed again (the hooks run again and now find the list).
  * Lists of accounts without sessions are kept in an LRU of 'cache_size'
- * entries.  Storage: kv area "blocklist", one row "list" holding every
+ * entries, and forgotten when the account is deleted
+ * (HOOK_ACCOUNT_DELETED).  Storage: kv area "blocklist", one row "list" holding every
  * item (blocklist_encode), so a block of several items commits at once.
  *
  * Storage completions can outlive the module instance (reload): pending
@@ -908,6 +909,31 @@ static enum hook_result on_session_closed(struct hook_event *ev, void *ud)
     return HOOK_CONTINUE;
 }
 
+/* HOOK_ACCOUNT_DELETED: the account's list went with it.  An account
+ * created again under the same name must not be judged by the old list
+ * (cached while it had no session).  A busy entry (a read, write or
+ * judgement in progress) stays, but forgets: reads submitted before the
+ * deletion are stale (gen), and a new read - queued after the deletion,
+ * storage runs requests in order - gives the truth to the waiters. */
+static enum hook_result on_account_deleted(struct hook_event *ev, void *ud)
+{
+    struct pl_module_ctx *m = ud;
+    struct blocking *b = m->data;
+    struct entry *e = hashmap_get(&b->users, ev->user);
+    if (!e)
+        return HOOK_CONTINUE;
+    if (!entry_busy(e)) {
+        entry_drop(b, e);
+        return HOOK_CONTINUE;
+    }
+    e->gen++;
+    e->loaded = false;
+    blocklist_release(&e->list);
+    blocklist_init(&e->list);
+    start_read(b, e);
+    return HOOK_CONTINUE;
+}
+
 /* --- module ------------------------------------------------------------- */
 
 static int blocking_load(struct pl_module_ctx *m)
@@ -929,6 +955,7 @@ static int blocking_load(struct pl_module_ctx *m)
     pl_hook(m, HOOK_STANZA_OUT, on_stanza_out, PRIO_BLOCKING);
     pl_hook(m, HOOK_SESSION_BOUND, on_session_bound, PRIO_BLOCKING);
     pl_hook(m, HOOK_SESSION_CLOSED, on_session_closed, PRIO_BLOCKING);
+    pl_hook(m, HOOK_ACCOUNT_DELETED, on_account_deleted, PRIO_BLOCKING);
     return 0;
 }
 

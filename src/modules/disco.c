@@ -5,13 +5,21 @@
  * the enabled modules registered for the host; on an account's bare JID
  * (answered by the server on its behalf, RFC 6121 §8.5.2.1.3) the account
  * identity and the features registered for accounts.
+ *
+ * disco#items on the domain lists the local services that are its
+ * subdomains (router_service_register(): the XEP-0045 service
+ * conference.<host>), so clients find the MUC service (XEP-0045 §6.1,
+ * XEP-0030 §4).  An account's items are empty.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/conf.h"
 #include "core/jid.h"
+#include "core/mem.h"
 #include "core/server.h"
 #include "modules/modules.h"
+#include "router/router.h"
 #include "xml/xml.h"
 
 #define NS_DISCO_INFO  "http://jabber.org/protocol/disco#info"
@@ -81,6 +89,38 @@ static void bare_info(struct server *srv, struct stanza *req, struct xml_node *q
     answer_info(srv, req, q, IQ_TO_BARE, "account", "registered");
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The local services under host (domains ending in ".host"), sorted so
+ * that the answer is stable. */
+static void list_services(struct server *srv, struct arena *a, struct xml_node *q,
+                          const char *host)
+{
+    const struct hashmap *m = &srv->router->services;
+    size_t hl = strlen(host), n = 0, cap = 0;
+    const char **v = NULL;
+    const char *k;
+    void *val;
+    for (size_t i = 0; hashmap_next(m, &i, &k, &val);) {
+        size_t kl = strlen(k);
+        if (kl <= hl + 1 || k[kl - hl - 1] != '.' || strcmp(k + kl - hl, host) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 4;
+            v = pl_realloc(v, cap * sizeof(*v));
+        }
+        v[n++] = k;
+    }
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_str);
+    for (size_t i = 0; i < n; i++)
+        xml_set_attr(a, xml_add_child(a, q, NULL, "item"), "jid", v[i]);
+    free(v);
+}
+
 static void items(struct server *srv, struct stanza *req, struct xml_node *q, void *ud)
 {
     (void)ud;
@@ -92,9 +132,11 @@ static void items(struct server *srv, struct stanza *req, struct xml_node *q, vo
         router_bounce(srv, req, "cancel", "item-not-found", NULL);
         return;
     }
-    /* No components or MUC service yet: an empty list. */
     struct stanza *r;
-    iq_reply_result(req, NS_DISCO_ITEMS, "query", &r);
+    struct xml_node *rq = iq_reply_result(req, NS_DISCO_ITEMS, "query", &r);
+    const char *to = xml_attr(req->root, "to");
+    if (to && !strchr(to, '@') && !strchr(to, '/'))
+        list_services(srv, r->arena, rq, to);
     router_route(srv, r);
     stanza_unref(r);
 }

@@ -286,7 +286,9 @@ static enum hook_result on_stanza_in(struct hook_event *ev, void *ud)
     struct pl_module_ctx *m = ud;
     struct mam_state *ms = m->data;
     struct stanza *st = ev->stanza;
-    if (strcmp(st->root->name, "message") != 0 || !ev->user)
+    /* A redelivery (router.h: XEP-0198 unacked messages of an ended
+     * session) was archived, and got its <stanza-id/>, the first time. */
+    if (strcmp(st->root->name, "message") != 0 || !ev->user || ev->redelivery)
         return HOOK_CONTINUE;
     const char *type = xml_attr(st->root, "type");
     if (type && strcmp(type, "error") == 0)
@@ -394,6 +396,15 @@ static enum hook_result on_closed(struct hook_event *ev, void *ud)
     struct session *s = ev->session;
     if (s->account->nsessions <= 1)
         cache_del(m->data, s->jid->bare);
+    return HOOK_CONTINUE;
+}
+
+/* The account is gone (HOOK_ACCOUNT_DELETED): its cached preferences
+ * must not apply to an account created later under the same name. */
+static enum hook_result on_account_deleted(struct hook_event *ev, void *ud)
+{
+    struct pl_module_ctx *m = ud;
+    cache_del(m->data, ev->user);
     return HOOK_CONTINUE;
 }
 
@@ -887,6 +898,7 @@ static int mam_load(struct pl_module_ctx *m)
     pl_hook(m, HOOK_STANZA_OUT, on_stanza_out, PRIO_ARCHIVE);
     pl_hook(m, HOOK_SESSION_BOUND, on_bound, PRIO_ARCHIVE);
     pl_hook(m, HOOK_SESSION_CLOSED, on_closed, PRIO_ARCHIVE);
+    pl_hook(m, HOOK_ACCOUNT_DELETED, on_account_deleted, PRIO_ARCHIVE);
     pl_iq_handle(m, IQ_TO_BARE, NS_MAM, mam_iq);
     pl_disco_feature(m, IQ_TO_BARE, NS_MAM);
     pl_disco_feature(m, IQ_TO_BARE, NS_MAM_EXTENDED);

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/acl.h"
 #include "core/conf.h"
 #include "core/hashmap.h"
 #include "core/jid.h"
@@ -415,6 +416,17 @@ static void preauth_register(struct server *srv, struct c2s *c, struct stanza *r
                       "in-band registration of new accounts is disabled on this server");
         return;
     }
+    /* The operator's access rule "register", when defined, says from
+     * where (core/acl.h: ip and server entries; there is no user yet). */
+    const struct conf *cf = m->srv->conf;
+    if (acl_rule_exists(&cf->acl, "register")) {
+        struct acl_subject who = { .server = m->host, .ip = c2s_addr(c) };
+        if (!acl_allowed(cf, "register", &who)) {
+            preauth_error(c, req, "cancel", "not-allowed",
+                          "in-band registration is not allowed from this address");
+            return;
+        }
+    }
     struct reg_request r;
     struct reg_error err;
     if (reg_parse(req->arena, type, payload, &r, &err) < 0) {
@@ -582,7 +594,7 @@ static void account_register(struct server *srv, struct stanza *req,
     case REG_OP_REMOVE: {
         struct reg_job *j = account_job(srv, m, req, JOB_REMOVE, self);
         if (j)
-            store_account_delete(srv->store, j->user, j->host, removed, j);
+            sm_account_delete(srv, j->user, j->host, removed, j);   /* hooks: sm.h */
         break;
     }
     case REG_OP_SUBMIT:

@@ -20,6 +20,12 @@
  * out in the order of the changes).  Rosters without sessions and without
  * work are freed by a deferred sweep.
  *
+ * Account deletion (XEP-0077 §3.2, HOOK_ACCOUNT_DELETING/DELETED): the
+ * roster is read before storage forgets it, and once the account is gone
+ * every contact gets the unsubscribe/unsubscribed removing the item would
+ * send (§2.5.2), so local contacts' rosters update and their clients get
+ * pushes.
+ *
  * Storage (store.h, per user): area "roster" holds one record per contact
  * (item_encode()); area "roster_meta" holds "ver" ("<version> <horizon>")
  * and "last" (the last unavailable presence and its time).
@@ -136,10 +142,35 @@ struct rmod {
     const struct roster_conf *conf;
     struct hashmap rosters;     /* bare JID -> struct roster */
     struct event *sweep;        /* frees rosters nobody needs (deferred) */
+    struct hashmap farewells;   /* bare JID of an account being deleted ->
+                                   struct farewell (HOOK_ACCOUNT_DELETING) */
     unsigned long long next_id;
     int refs;                   /* the module + outstanding loads */
     bool dead;                  /* unloaded: loads in flight find nothing */
 };
+
+/* What an account being deleted must tell its contacts (XEP-0077 §3.2:
+ * every subscription is cancelled, as if each item were removed,
+ * RFC 6121 §2.5.2), taken from its roster before storage forgets it. */
+struct farewell {
+    size_t n;
+    char **jid;                 /* contacts, owned */
+    unsigned char *what;        /* FW_* per contact */
+};
+
+#define FW_UNSUBSCRIBE   1      /* our subscription to them, or our request */
+#define FW_UNSUBSCRIBED  2      /* theirs to us, or their request */
+#define FW_UNAVAILABLE   4      /* they saw our presence (§3.2.2) */
+
+/* Frees the contacts and, after them, the map key (jid[n], or NULL). */
+static void farewell_free(struct farewell *f)
+{
+    for (size_t i = 0; i <= f->n; i++)
+        free(f->jid[i]);
+    free(f->jid);
+    free(f->what);
+    free(f);
+}
 
 /* --- small helpers --------------------------------------------------------- */
 
@@ -1329,7 +1360,7 @@ static void op_broadcast(struct roster *r, struct op *op)
         send_out(r->mod, c);
     }
     free_strv(to, n);
-    if (!streq(type_of(st), "unavailable") || srv->stopping)
+    if (!streq(type_of(st), "unavailable"))
         return;
     struct account *acc = sm_account(srv, r->user);
     for (struct session *s = acc ? acc->sessions : NULL; s; s = s->next)
@@ -1444,6 +1475,95 @@ static enum hook_result on_presence_out(struct hook_event *ev, void *ud)
     if (ev->stanza && ev->session)
         submit(mod_of(ud), ev->session->jid->bare,
                op_new(op_broadcast, ev->stanza, NULL, false));
+    return HOOK_CONTINUE;
+}
+
+/* --- account deletion (XEP-0077 §3.2) ---------------------------------------------------- */
+
+/* HOOK_ACCOUNT_DELETING: what the contacts must be told, read while the
+ * roster still exists (the loads were queued ahead of the deletion). */
+static void op_farewell(struct roster *r, struct op *op)
+{
+    (void)op;
+    struct farewell *f = pl_calloc(1, sizeof(*f));
+    f->jid = pl_calloc(r->items.count + 1, sizeof(char *));
+    f->what = pl_calloc(r->items.count + 1, 1);
+    const char *k;
+    void *v;
+    for (size_t i = 0; hashmap_next(&r->items, &i, &k, &v);) {
+        const struct item *it = v;
+        struct rsub_state st = it->s;
+        bool unsub = false, unsubd = false;
+        rsub_remove(&st, &unsub, &unsubd);
+        unsigned char w = (unsigned char)((unsub ? FW_UNSUBSCRIBE : 0) |
+                                          (unsubd ? FW_UNSUBSCRIBED : 0) |
+                                          (unsubd && it->s.from ? FW_UNAVAILABLE : 0));
+        if (!w)
+            continue;
+        f->jid[f->n] = pl_strdup(it->jid);
+        f->what[f->n++] = w;
+    }
+    struct farewell *old = hashmap_get(&r->mod->farewells, r->user);
+    if (old) {
+        /* An earlier deletion of the same account that failed. */
+        hashmap_del(&r->mod->farewells, r->user);
+        farewell_free(old);
+    }
+    if (!f->n) {
+        farewell_free(f);
+        return;
+    }
+    /* The key lives after the last contact. */
+    f->jid[f->n] = pl_strdup(r->user);
+    hashmap_put(&r->mod->farewells, f->jid[f->n], f);
+}
+
+static enum hook_result on_account_deleting(struct hook_event *ev, void *ud)
+{
+    submit(mod_of(ud), ev->user, op_new(op_farewell, NULL, NULL, false));
+    return HOOK_CONTINUE;
+}
+
+/* HOOK_ACCOUNT_DELETED: the subscriptions end, each contact's server
+ * (here or, later, remote) updates its roster and pushes it (RFC 6121
+ * §3.2.3, §3.3.3); the roster in memory, read before the deletion, goes. */
+static enum hook_result on_account_deleted(struct hook_event *ev, void *ud)
+{
+    struct rmod *mod = mod_of(ud);
+    struct roster *r = hashmap_get(&mod->rosters, ev->user);
+    if (r && r->ready && !r->running) {
+        /* Read before the deletion: it goes.  (Ready and idle, it has no
+         * ops queued: run_ops() drains them at once.)  A roster not ready
+         * yet was asked for after the deletion was queued: it reads what
+         * is left, nothing, and may stay. */
+        hashmap_del(&mod->rosters, ev->user);
+        roster_free(r);
+    }
+    struct farewell *f = hashmap_get(&mod->farewells, ev->user);
+    if (!f)
+        return HOOK_CONTINUE;
+    hashmap_del(&mod->farewells, ev->user);
+    struct account *acc = sm_account(mod->srv, ev->user);
+    for (size_t i = 0; i < f->n; i++) {
+        const char *contact = f->jid[i];
+        if (f->what[i] & FW_UNSUBSCRIBE) {
+            char *id = next_id(mod, "gone");
+            send_out(mod, presence_new(ev->user, contact, "unsubscribe", id));
+            free(id);
+        }
+        if (f->what[i] & FW_UNAVAILABLE) {
+            /* §3.2.2: unavailable from each available resource first. */
+            for (struct session *s = acc ? acc->sessions : NULL; s; s = s->next)
+                if (s->presence)
+                    send_out(mod, presence_new(s->jid->full, contact, "unavailable", NULL));
+        }
+        if (f->what[i] & FW_UNSUBSCRIBED) {
+            char *id = next_id(mod, "gone");
+            send_out(mod, presence_new(ev->user, contact, "unsubscribed", id));
+            free(id);
+        }
+    }
+    farewell_free(f);
     return HOOK_CONTINUE;
 }
 
@@ -1563,6 +1683,7 @@ static int roster_load(struct pl_module_ctx *m)
     mod->conf = m->conf;
     mod->refs = 1;
     hashmap_init(&mod->rosters);
+    hashmap_init(&mod->farewells);
     mod->sweep = event_new(m->srv->base, -1, 0, sweep, mod);
     m->data = mod;
     pl_iq_handle(m, IQ_TO_BARE, NS_ROSTER, iq_roster);
@@ -1574,6 +1695,8 @@ static int roster_load(struct pl_module_ctx *m)
     pl_hook(m, HOOK_SESSION_CLOSED, on_session_closed, PRIO_ROSTER);
     pl_hook(m, HOOK_USER_AVAILABLE, on_user_available, PRIO_ROSTER);
     pl_hook(m, HOOK_PRESENCE_OUT, on_presence_out, PRIO_ROSTER);
+    pl_hook(m, HOOK_ACCOUNT_DELETING, on_account_deleting, PRIO_ROSTER);
+    pl_hook(m, HOOK_ACCOUNT_DELETED, on_account_deleted, PRIO_ROSTER);
     return 0;
 }
 
@@ -1588,6 +1711,10 @@ static void roster_unload(struct pl_module_ctx *m)
     for (size_t i = 0; hashmap_next(&mod->rosters, &i, &k, &v);)
         roster_free(v);
     hashmap_release(&mod->rosters);
+    for (size_t i = 0; hashmap_next(&mod->farewells, &i, &k, &v);) {
+        farewell_free(v);
+    }
+    hashmap_release(&mod->farewells);
     mod->dead = true;
     m->data = NULL;
     rmod_unref(mod);

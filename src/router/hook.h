@@ -9,6 +9,7 @@
 #ifndef PARLEY_ROUTER_HOOK_H
 #define PARLEY_ROUTER_HOOK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct server;
@@ -57,6 +58,21 @@ enum hook_id {
     HOOK_MESSAGE_HIBERNATED,/* notify: a message was queued for a session
                                whose stream is gone but may resume
                                (XEP-0198; push notifications). ev.session */
+    HOOK_ACCOUNT_DELETING,  /* notify: an account's deletion is about to be
+                               submitted to storage (ev.user = its bare JID,
+                               ev.host).  Storage runs requests in order, so
+                               reads a handler submits now still see the
+                               account's data (the roster loads the contacts
+                               it must notify).  It may fail afterwards:
+                               ACCOUNT_DELETED then does not follow. */
+    HOOK_ACCOUNT_DELETED,   /* notify: the account is gone from storage
+                               (ev.user = its bare JID, ev.host).  Fired
+                               once per deletion by sm_account_delete(),
+                               whatever asked for it (XEP-0077 cancel,
+                               parleyctl unregister, XEP-0133 delete-user):
+                               modules drop what they cache for the account
+                               and the roster cancels its subscriptions
+                               (XEP-0077 §3.2). */
     HOOK_COUNT,
 };
 
@@ -71,7 +87,13 @@ struct hook_event {
     const char *host;           /* the virtual host concerned */
     struct stanza *stanza;      /* may be NULL */
     struct session *session;    /* may be NULL */
-    const char *user;           /* STANZA_IN: the recipient account's bare JID */
+    const char *user;           /* STANZA_IN: the recipient account's bare JID;
+                                   ACCOUNT_*: the account's bare JID */
+    bool redelivery;            /* STANZA_IN: the stanza was delivered to a
+                                   session once already and comes back
+                                   (router_redeliver(): XEP-0198 unacked
+                                   messages of an ended session); archives
+                                   must not store it again */
     struct session *const *targets;   /* MESSAGE_DELIVERED */
     size_t ntargets;
 };

@@ -542,11 +542,12 @@ static void iq_check_sharing(struct server *srv, struct stanza *st, const struct
 
 /* An account that exists (it has sessions, or storage said so). */
 static void route_to_account(struct server *srv, struct stanza *st,
-                             const struct jid *to, struct account *acc)
+                             const struct jid *to, struct account *acc, bool redelivery)
 {
     enum stanza_kind k = kind_of(st);
     struct hook_event ev = {
         .srv = srv, .host = to->domain, .stanza = st, .user = to->bare,
+        .redelivery = redelivery,
     };
     if (hooks_run(&srv->router->hooks, HOOK_STANZA_IN, &ev) == HOOK_HANDLED) {
         if (ev.stanza != st)
@@ -627,27 +628,34 @@ struct lookup {
     struct server *srv;
     struct stanza *st;
     struct jid *to;
+    bool redelivery;
 };
 
 static void lookup_done(const struct store_result *res, void *ud)
 {
     struct lookup *l = ud;
     struct server *srv = l->srv;
-    if (!srv->stopping) {
-        /* Sessions may have appeared while we waited. */
-        struct account *acc = sm_account(srv, l->to->bare);
-        if (acc || res->status == STORE_OK) {
-            route_to_account(srv, l->st, l->to, acc);
-        } else if (res->status == STORE_NOT_FOUND) {
-            /* §8.5.1: no such user. */
-            if (kind_of(l->st) == ST_IQ)
-                router_bounce(srv, l->st, "cancel", "service-unavailable", NULL);
-            else if (kind_of(l->st) == ST_MESSAGE)
-                route_message(srv, l->st, l->to, NULL, false);
-        } else {
-            router_bounce(srv, l->st, "wait", "internal-server-error",
-                          "storage failure");
-        }
+    /* Also while the server stops: the messages stream management
+     * re-routes when the sessions end (XEP-0198 §4) come this way, and
+     * storage still runs what is submitted until store_close() (the
+     * server drains it first), so they reach offline storage or are
+     * bounced - never dropped here.  Sessions may have appeared (or, when
+     * stopping, gone) while we waited: look the account up again. */
+    struct account *acc = sm_account(srv, l->to->bare);
+    if (acc || res->status == STORE_OK) {
+        route_to_account(srv, l->st, l->to, acc, l->redelivery);
+    } else if (res->status == STORE_NOT_FOUND) {
+        /* §8.5.1: no such user. */
+        if (kind_of(l->st) == ST_IQ)
+            router_bounce(srv, l->st, "cancel", "service-unavailable", NULL);
+        else if (kind_of(l->st) == ST_MESSAGE)
+            route_message(srv, l->st, l->to, NULL, false);
+    } else {
+        if (srv->stopping && kind_of(l->st) == ST_MESSAGE)
+            log_warn("router: storage failed while stopping; bouncing a message for %s",
+                     l->to->bare);
+        router_bounce(srv, l->st, "wait", "internal-server-error",
+                      "storage failure");
     }
     stanza_unhold(l->st);
     stanza_unref(l->st);
@@ -655,11 +663,12 @@ static void lookup_done(const struct store_result *res, void *ud)
     free(l);
 }
 
-static void route_local_user(struct server *srv, struct stanza *st, struct jid *to)
+static void route_local_user(struct server *srv, struct stanza *st, struct jid *to,
+                             bool redelivery)
 {
     struct account *acc = sm_account(srv, to->bare);
     if (acc) {
-        route_to_account(srv, st, to, acc);
+        route_to_account(srv, st, to, acc, redelivery);
         jid_free(to);
         return;
     }
@@ -679,10 +688,11 @@ static void route_local_user(struct server *srv, struct stanza *st, struct jid *
     l->st = stanza_ref(st);
     stanza_hold(st);
     l->to = to;
+    l->redelivery = redelivery;
     store_account_get(srv->store, to->local, to->domain, lookup_done, l);
 }
 
-void router_route(struct server *srv, struct stanza *st)
+static void route(struct server *srv, struct stanza *st, bool redelivery)
 {
     const char *to_s = xml_attr(st->root, "to");
     const char *from_s = xml_attr(st->root, "from");
@@ -696,7 +706,7 @@ void router_route(struct server *srv, struct stanza *st)
         } else if (kind_of(st) == ST_MESSAGE && from->local) {
             struct jid *bare = jid_bare(from);
             xml_set_attr(st->arena, st->root, "to", bare->bare);
-            route_local_user(srv, st, bare);
+            route_local_user(srv, st, bare, redelivery);
         }
         jid_free(from);
         return;
@@ -734,7 +744,17 @@ void router_route(struct server *srv, struct stanza *st)
         jid_free(to);
         return;
     }
-    route_local_user(srv, st, to);
+    route_local_user(srv, st, to, redelivery);
+}
+
+void router_route(struct server *srv, struct stanza *st)
+{
+    route(srv, st, false);
+}
+
+void router_redeliver(struct server *srv, struct stanza *st)
+{
+    route(srv, st, true);
 }
 
 void router_route_out(struct server *srv, struct session *sender, struct stanza *st)

@@ -1,10 +1,13 @@
 /*
  * sm.c - the session manager: the bound resources of each account, their
- * presence, and delivery to them (RFC 6120 §7, RFC 6121 §4, §8.5).
+ * presence, and delivery to them (RFC 6120 §7, RFC 6121 §4, §8.5); and
+ * account deletion, so that every path to it tells the modules
+ * (HOOK_ACCOUNT_DELETING/DELETED, XEP-0077 §3.2).
  */
 #include "router/sm.h"
 #include "router/router.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -275,4 +278,49 @@ size_t sm_kick(struct server *srv, const struct jid *jid, const char *condition,
     while ((acc = sm_account(srv, jid->bare)) && acc->sessions)
         c2s_close(acc->sessions->c2s, condition, text);
     return n;
+}
+
+/* --- account deletion (sm.h) ---------------------------------------------- */
+
+struct acct_delete {
+    struct server *srv;
+    char *user;
+    char *host;
+    store_cb cb;
+    void *ud;
+};
+
+static void run_account_hook(struct server *srv, enum hook_id id, const char *user,
+                             const char *host)
+{
+    char bare[2 * JID_PART_MAX + 2];
+    snprintf(bare, sizeof(bare), "%s@%s", user, host);
+    struct hook_event ev = { .srv = srv, .host = host, .user = bare };
+    hooks_run(&srv->router->hooks, id, &ev);
+}
+
+static void account_deleted(const struct store_result *res, void *ud)
+{
+    struct acct_delete *d = ud;
+    /* Also while stopping: modules are loaded until storage is closed,
+     * and what they cache for the account must go with it. */
+    if (res->status == STORE_OK && d->srv->router)
+        run_account_hook(d->srv, HOOK_ACCOUNT_DELETED, d->user, d->host);
+    d->cb(res, d->ud);
+    free(d->user);
+    free(d->host);
+    free(d);
+}
+
+void sm_account_delete(struct server *srv, const char *user, const char *host,
+                       store_cb cb, void *ud)
+{
+    struct acct_delete *d = pl_malloc(sizeof(*d));
+    d->srv = srv;
+    d->user = pl_strdup(user);
+    d->host = pl_strdup(host);
+    d->cb = cb;
+    d->ud = ud;
+    run_account_hook(srv, HOOK_ACCOUNT_DELETING, user, host);
+    store_account_delete(srv->store, user, host, account_deleted, d);
 }

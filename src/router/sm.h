@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "storage/store.h"
+
 struct server;
 struct jid;
 
@@ -21,5 +23,17 @@ size_t sm_count(const struct server *srv);
  * Returns how many were closed. */
 size_t sm_kick(struct server *srv, const struct jid *jid,
                const char *condition, const char *text);
+
+/*
+ * Deletes the account user@host ('user' and 'host' prepared) from
+ * storage, the one way every deletion path goes (XEP-0077 cancel,
+ * parleyctl unregister, XEP-0133 delete-user): HOOK_ACCOUNT_DELETING
+ * runs first, then store_account_delete(); when it succeeded
+ * HOOK_ACCOUNT_DELETED runs, then cb gets the store's result (OK |
+ * NOT_FOUND | an error).  Closing the account's sessions is the caller's
+ * choice (the stream error differs per path).
+ */
+void sm_account_delete(struct server *srv, const char *user, const char *host,
+                       store_cb cb, void *ud);
 
 #endif

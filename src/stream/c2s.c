@@ -90,6 +90,7 @@
 #include "router/router.h"
 #include "storage/store.h"
 #include "stream/fast.h"
+#include "stream/frame.h"
 #include "stream/sasl/sasl.h"
 #include "stream/sasl2.h"
 #include "stream/sm_queue.h"
@@ -127,6 +128,10 @@
 #define SM_MAX_INFLIGHT 1024
 /* We ask for an ack (<r/>) once this many stanzas are unacknowledged. */
 #define SM_REQUEST_EVERY 16
+/* A frame's tail at least this long is queued by reference (one libevent
+ * chain, no copy); a shorter one is copied, which for the usual chat
+ * line is cheaper than the chain libevent allocates for a reference. */
+#define FRAME_REF_MIN 1024
 
 enum c2s_state {
     C2S_WAIT_HEADER,            /* before a stream header (first or restarted) */
@@ -193,6 +198,7 @@ struct sm_state {
     uint32_t r_target;          /* ... the inbound count they must report */
     bool r_sent;                /* we sent <r/> and got no <a/> yet */
     int64_t hibernated_at;      /* us since the epoch: orders hibernations */
+    char *to;                   /* the session's full JID: the 'to' of queued frames */
     char id[24];                /* SM-ID, "" when not resumable */
 };
 
@@ -215,6 +221,7 @@ static void c2s_unref(struct c2s *c);
 static void start_close_polling(struct c2s *c);
 static void resume_reading(struct c2s *c);
 static void out_stanza(struct c2s *c, const struct stanza *st);
+static void out_frame(struct c2s *c, struct frame *f, const char *to);
 static bool csi_hold(struct c2s *c, const struct stanza *st);
 static void csi_free(struct c2s *c);
 static void sm_free(struct sm_state *sm, bool log_lost);
@@ -273,14 +280,111 @@ static void overflowed(struct c2s *c, const char *what)
     event_active(c->tmo, 0, 0);
 }
 
+static void overflow_check(struct c2s *c)
+{
+    if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > MAX_OUTPUT_BYTES)
+        overflowed(c, "output buffer over 8 MiB");
+}
+
 static void write_stanza(struct c2s *c, const struct stanza *st)
 {
     struct buf *b = &c->srv->scratch;
     buf_clear(b);
     xml_serialize(st->root, XML_NS_CLIENT, b);
     write_raw(c, b->data, b->len);
-    if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > MAX_OUTPUT_BYTES)
-        overflowed(c, "output buffer over 8 MiB");
+    overflow_check(c);
+}
+
+/* evbuffer_add_reference() cleanup: libevent is done with a frame's tail. */
+static void frame_chain_done(const void *data, size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    frame_unref(ud);
+}
+
+/* A frame addressed to 'to': head + " to='...'" + tail (stream/frame.h).
+ * Nothing is allocated here but what libevent needs for its chains: the
+ * head and the escaped 'to' are assembled in the server's scratch buffer
+ * and copied; a long tail is referenced (the frame lives until libevent
+ * has written it), a short one copied. */
+static void write_frame(struct c2s *c, struct frame *f, const char *to)
+{
+    if (!c->bev)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct buf *b = &c->srv->scratch;
+    buf_clear(b);
+    buf_append(b, f->data, f->split);
+    frame_put_to(b, to);
+    size_t tail = f->len - f->split;
+    if (tail >= FRAME_REF_MIN) {
+        evbuffer_add(out, b->data, b->len);
+        if (evbuffer_add_reference(out, f->data + f->split, tail, frame_chain_done,
+                                   frame_ref(f)) != 0) {
+            frame_unref(f);
+            evbuffer_add(out, f->data + f->split, tail);
+        }
+    } else {
+        buf_append(b, f->data + f->split, tail);
+        evbuffer_add(out, b->data, b->len);
+    }
+    overflow_check(c);
+}
+
+/*
+ * XEP-0198 queue items are opaque pointers: a stanza reference, or a
+ * frame reference tagged with the low bit (allocations are aligned, so the
+ * bit is free).  A tagged frame is addressed to the session's own full JID
+ * (sm->to): queuing it allocates nothing per recipient.  A frame for any
+ * other 'to' is queued as a stanza built from it (never the case for MUC,
+ * which addresses each occupant's session).
+ */
+static bool item_is_frame(const void *p)
+{
+    return ((uintptr_t)p & 1u) != 0;
+}
+
+static struct frame *item_frame(const void *p)
+{
+    return (struct frame *)((uintptr_t)p & ~(uintptr_t)1u);
+}
+
+static void *frame_item(struct frame *f)
+{
+    return (void *)((uintptr_t)f | 1u);
+}
+
+static void item_unref(void *p)
+{
+    if (item_is_frame(p))
+        frame_unref(item_frame(p));
+    else
+        stanza_unref(p);
+}
+
+/* The item as a stanza (a new reference): only on the rare paths
+ * (hibernation hook, re-routing when the session ends). */
+static struct stanza *item_stanza(const struct sm_state *sm, void *p)
+{
+    if (item_is_frame(p))
+        return frame_stanza(item_frame(p), sm->to);
+    return stanza_ref(p);
+}
+
+static const char *item_name(const void *p)
+{
+    if (item_is_frame(p))
+        return item_frame(p)->st->root->name;
+    return ((const struct stanza *)p)->root->name;
+}
+
+static void write_item(struct c2s *c, const struct sm_state *sm, void *p)
+{
+    if (item_is_frame(p))
+        write_frame(c, item_frame(p), sm->to);
+    else
+        write_stanza(c, p);
 }
 
 void c2s_send(struct c2s *c, const struct stanza *st)
@@ -291,37 +395,69 @@ void c2s_send(struct c2s *c, const struct stanza *st)
     out_stanza(c, st);
 }
 
-static void out_stanza(struct c2s *c, const struct stanza *st)
+void c2s_send_frame(struct c2s *c, struct frame *f, const char *to)
+{
+    if (c->csi && !c->closing && !c->hibernating) {
+        if (strcmp(f->st->root->name, "message") != 0) {
+            /* XEP-0352 may keep presence for later: it keeps stanzas. */
+            struct stanza *st = frame_stanza(f, to);
+            c2s_send(c, st);
+            stanza_unref(st);
+            return;
+        }
+        /* A message is never held; it flushes what was (csi_hold()). */
+        csi_hold(c, f->st);
+    }
+    out_frame(c, f, to);
+}
+
+/* XEP-0198 §4: an outbound stanza (item) is counted and kept until
+ * acknowledged, whether it can be written now or not (hibernating,
+ * closing: the queue is resent on <resume/> or re-routed when the session
+ * ends).  Takes over the item's reference.  True when it is to be written
+ * now. */
+static bool sm_out(struct c2s *c, void *item)
 {
     struct sm_state *sm = c->sm;
-    if (sm) {
-        /* XEP-0198 §4: counted and kept until acknowledged, whether it can
-         * be written now or not (hibernating, closing: the queue is resent
-         * on <resume/> or re-routed when the session ends). */
-        smq_out_push(&sm->q, stanza_ref((struct stanza *)st), (int64_t)time(NULL));
-        if (c->hibernating && c->sess && strcmp(st->root->name, "message") == 0) {
-            struct hook_event ev = { .srv = c->srv, .host = c->host,
-                                     .stanza = (struct stanza *)st, .session = c->sess };
-            hooks_run(&c->srv->router->hooks, HOOK_MESSAGE_HIBERNATED, &ev);
-        }
-        /* A live stream with max_unacked stanzas unacknowledged has a
-         * client that does not read: it hibernates.  A hibernated session
-         * may queue twice that, then it ends (its queue is re-routed)
-         * rather than grow without bound. */
-        size_t unacked = smq_out_len(&sm->q);
-        if (c->hibernating && unacked > 2 * (size_t)sm->max_unacked) {
-            if (!c->closing)
-                event_active(sm->timer, 0, 0);
-        } else if (!c->hibernating && unacked > sm->max_unacked) {
-            overflowed(c, "too many unacknowledged stanzas");
-        }
-        if (c->closing || c->hibernating || c->overflow)
+    smq_out_push(&sm->q, item, (int64_t)time(NULL));
+    if (c->hibernating && c->sess && strcmp(item_name(item), "message") == 0) {
+        struct stanza *st = item_stanza(sm, item);
+        struct hook_event ev = { .srv = c->srv, .host = c->host,
+                                 .stanza = st, .session = c->sess };
+        hooks_run(&c->srv->router->hooks, HOOK_MESSAGE_HIBERNATED, &ev);
+        stanza_unref(st);
+    }
+    /* A live stream with max_unacked stanzas unacknowledged has a
+     * client that does not read: it hibernates.  A hibernated session
+     * may queue twice that, then it ends (its queue is re-routed)
+     * rather than grow without bound. */
+    size_t unacked = smq_out_len(&sm->q);
+    if (c->hibernating && unacked > 2 * (size_t)sm->max_unacked) {
+        if (!c->closing)
+            event_active(sm->timer, 0, 0);
+    } else if (!c->hibernating && unacked > sm->max_unacked) {
+        overflowed(c, "too many unacknowledged stanzas");
+    }
+    return !(c->closing || c->hibernating || c->overflow);
+}
+
+/* After a write on an SM stream: ask for an ack now and then. */
+static void sm_maybe_request(struct c2s *c)
+{
+    struct sm_state *sm = c->sm;
+    if (!sm->r_sent && smq_out_len(&sm->q) >= SM_REQUEST_EVERY) {
+        write_str(c, "<r xmlns='" NS_SM "'/>");
+        sm->r_sent = true;
+    }
+}
+
+static void out_stanza(struct c2s *c, const struct stanza *st)
+{
+    if (c->sm) {
+        if (!sm_out(c, stanza_ref((struct stanza *)st)))
             return;
         write_stanza(c, st);
-        if (!sm->r_sent && smq_out_len(&sm->q) >= SM_REQUEST_EVERY) {
-            write_str(c, "<r xmlns='" NS_SM "'/>");
-            sm->r_sent = true;
-        }
+        sm_maybe_request(c);
         return;
     }
     if (c->closing || c->overflow) {
@@ -331,6 +467,27 @@ static void out_stanza(struct c2s *c, const struct stanza *st)
         return;
     }
     write_stanza(c, st);
+}
+
+static void out_frame(struct c2s *c, struct frame *f, const char *to)
+{
+    struct sm_state *sm = c->sm;
+    if (sm) {
+        if (!sm->to)
+            sm->to = pl_strdup(c->sess ? c->sess->jid->full : to);
+        void *item = strcmp(sm->to, to) == 0 ? frame_item(frame_ref(f))
+                                             : (void *)frame_stanza(f, to);
+        if (!sm_out(c, item))
+            return;
+        write_item(c, sm, item);
+        sm_maybe_request(c);
+        return;
+    }
+    if (c->closing || c->overflow) {
+        log_debug("c2s %llu: dropping %s written after close", c->id, f->st->root->name);
+        return;
+    }
+    write_frame(c, f, to);
 }
 
 static void send_header(struct c2s *c, const char *client_from)
@@ -683,10 +840,11 @@ static void sm_free(struct sm_state *sm, bool log_lost)
     size_t n = smq_out_len(&sm->q);
     if (n && log_lost)
         log_warn("sm %s: %zu unacknowledged stanzas discarded at shutdown", sm->id, n);
-    struct stanza *st;
-    while ((st = smq_out_pop(&sm->q, NULL)))
-        stanza_unref(st);
+    void *p;
+    while ((p = smq_out_pop(&sm->q, NULL)))
+        item_unref(p);
     smq_release(&sm->q);
+    free(sm->to);
     if (sm->timer)
         event_free(sm->timer);
     free(sm);
@@ -820,7 +978,8 @@ static void sm_reroute(struct c2s *c, struct stanza *st, int64_t t)
          * bare-JID rules (other resources, or offline storage). */
         struct stanza *cp = stanza_copy(st);
         add_delay(cp, c->host, t);
-        router_route(c->srv, cp);
+        /* Delivered once already: archives have it (router.h). */
+        router_redeliver(c->srv, cp);
         stanza_unref(cp);
         return;
     }
@@ -856,10 +1015,12 @@ static void sm_finish(struct c2s *c)
         log_info("c2s %llu: session ended with %zu unacknowledged stanzas, re-routing",
                  c->id, n);
     int64_t t;
-    struct stanza *st;
-    while ((st = smq_out_pop(&sm->q, &t))) {
+    void *p;
+    while ((p = smq_out_pop(&sm->q, &t))) {
+        struct stanza *st = item_stanza(sm, p);    /* a frame is rebuilt */
         sm_reroute(c, st, t);
         stanza_unref(st);
+        item_unref(p);
     }
     sm_free(sm, false);
 }
@@ -1023,7 +1184,7 @@ static void sm_resend(struct c2s *c)
     struct sm_state *sm = c->sm;
     size_t n = smq_out_len(&sm->q);
     for (size_t i = 0; i < n && !c->overflow; i++)
-        write_stanza(c, smq_out_at(&sm->q, i)->p);
+        write_item(c, sm, smq_out_at(&sm->q, i)->p);
 }
 
 static bool sm_ack(struct c2s *c, struct sm_state *sm, uint32_t h)
@@ -1043,7 +1204,7 @@ static bool sm_ack(struct c2s *c, struct sm_state *sm, uint32_t h)
         return false;
     }
     while (n-- > 0)
-        stanza_unref(smq_out_pop(&sm->q, NULL));
+        item_unref(smq_out_pop(&sm->q, NULL));
     return true;
 }
 

@@ -17,6 +17,7 @@ struct server;
 struct stanza;
 struct conf_listen;
 struct c2s;
+struct frame;
 
 /* Takes over an accepted socket. */
 void c2s_accept(struct server *srv, evutil_socket_t fd,
@@ -24,6 +25,12 @@ void c2s_accept(struct server *srv, evutil_socket_t fd,
                 const struct conf_listen *lcfg);
 /* Serializes st onto the stream (st is borrowed). */
 void c2s_send(struct c2s *c, const struct stanza *st);
+/* Writes a stanza serialized once for many recipients (stream/frame.h),
+ * addressed to 'to' (the session's full JID): the frame's bytes with the
+ * escaped 'to' inserted, no per-recipient stanza.  XEP-0198 queues a
+ * reference to the frame; XEP-0352 treats it like the stanza it carries.
+ * f is borrowed (referenced for as long as it is needed). */
+void c2s_send_frame(struct c2s *c, struct frame *f, const char *to);
 /* Ends the stream: with a stream error when cond is non-NULL (RFC 6120
  * §4.9: error, then </stream:stream>, then the TCP close once written). */
 void c2s_close(struct c2s *c, const char *cond, const char *text);

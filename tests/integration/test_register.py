@@ -662,3 +662,28 @@ def test_slixmpp_register_login_change_cancel(open_server):
     assert {"username", "password"} <= set(events[0][1]), events
     assert ("stream_error", "not-authorized") in events, events
     assert not exists(open_server, user)
+
+
+# --- the "register" access rule (issue 5: who may register) -------------------------
+
+
+@pytest.mark.parametrize("net,allowed", [("10.0.0.0/8", False), ("127.0.0.0/8", True)])
+def test_register_access_rule_by_address(cert, clients, net, allowed):
+    """access_rules.register decides from where accounts may be created;
+    a refused address gets <not-allowed/> and no account appears."""
+    extra = ("acl:\n  lan:\n    ip: [\"%s\"]\naccess_rules:\n  register:\n"
+             "    - allow: lan\n    - deny: all\n") % net
+    s = server_with("register-acl-%d" % allowed, cert,
+                    "allow_new: true, max_per_address: 1000", extra=extra)
+    s.start()
+    try:
+        user = unique("acl")
+        el = register_inband(s, clients, user, "long-enough-pw")
+        if allowed:
+            assert el.get("type") == "result", tostr(el)
+            assert exists(s, user)
+        else:
+            assert_error(el, "cancel", "not-allowed")
+            assert not exists(s, user)
+    finally:
+        s.check_stop()
