@@ -1,10 +1,7 @@
 /*
  * xml_stream.c - libFuzzer target for the XMPP stream parser
- * (src/xml/parser.c, RFC 6120 §4 and §11).  Not built by default:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Iinclude \
- *     fuzz/xml_stream.c src/xml/xml.c src/xml/parser.c src/core/arena.c \
- *     src/core/buf.c src/core/mem.c -lexpat -o xml_stream_fuzz
+ * (src/xml/parser.c, RFC 6120 §4 and §11).  Built by fuzz/meson.build
+ * with -Dfuzz=enabled (docs/fuzzing.md), linked with pl_xml only.
  *
  * The first input byte picks the feeding pattern (chunk size, whether to
  * compact between feeds, whether stanza() restarts the stream), so the

@@ -91,7 +91,8 @@ static void admin_get(struct muc_room *room, struct stanza *st, struct xml_node 
     struct xml_node *rq = iq_reply_result(st, NS_MUC_ADMIN, "query", &r);
     struct arena *a = r->arena;
     if (role >= 0) {
-        for (struct muc_occupant *o = room->occupants; o; o = o->next) {
+        /* One item per occupant: a multi-session nick (§7.2.9) once. */
+        for (struct muc_occupant *o = room->occupants; o; o = muc_next_nick(o)) {
             if ((int)o->role != role)
                 continue;
             struct xml_node *it = xml_add_child(a, rq, NULL, "item");
@@ -135,8 +136,9 @@ struct change {
 static void affil_effects(struct muc_room *room, const char *bare, enum muc_affil na,
                           const char *actor_nick, const char *reason)
 {
+    /* Per nick: a removal takes all of the nick's sessions (§7.2.9). */
     for (struct muc_occupant *o = room->occupants, *next; o; o = next) {
-        next = o->next;
+        next = muc_next_nick(o);
         if (strcmp(o->real->bare, bare) != 0)
             continue;
         if (na == MUC_AFFIL_OUTCAST) {
@@ -151,7 +153,7 @@ static void affil_effects(struct muc_room *room, const char *bare, enum muc_affi
              * affiliation demands more (admin/owner moderate) or
              * no longer allows it (moderator without admin). */
             if (def == MUC_ROLE_MODERATOR || o->role == MUC_ROLE_MODERATOR || o->role < def)
-                o->role = def;
+                muc_set_role(room, o, def);
             muc_broadcast_presence(room, o, NULL, 0, actor_nick, reason);
         }
     }
@@ -265,7 +267,7 @@ static void admin_set(struct muc_room *room, struct stanza *st, struct xml_node 
                     static const int kick[] = { 307 };
                     muc_remove_occupant(room, t, kick, 1, actor, c->reason);
                 } else if ((int)t->role != c->value) {
-                    t->role = (enum muc_role)c->value;
+                    muc_set_role(room, t, (enum muc_role)c->value);
                     muc_broadcast_presence(room, t, NULL, 0, actor, c->reason);
                 }
             } else {
@@ -275,7 +277,7 @@ static void admin_set(struct muc_room *room, struct stanza *st, struct xml_node 
             }
         }
         if (affil_changed && room->cfg.persistent)
-            muc_persist_save(room);
+            muc_persist_save(room, st);
         reply_empty(srv, st);
     }
     for (size_t i = 0; i < n; i++)
@@ -378,7 +380,7 @@ static void config_set(struct muc_room *room, struct stanza *st, struct xml_node
         /* §10.1.3: cancelling the initial configuration destroys the room. */
         reply_empty(srv, st);
         if (room->locked)
-            muc_room_destroy(room, NULL, NULL, NULL);
+            muc_room_destroy(room, NULL, NULL, NULL, st);
         return;
     }
     if (!xt || strcmp(xt, "submit") != 0) {
@@ -424,31 +426,31 @@ static void config_set(struct muc_room *room, struct stanza *st, struct xml_node
     if (!old.members_only && room->cfg.members_only) {
         static const int gone[] = { 322 };
         for (struct muc_occupant *o = room->occupants, *next; o; o = next) {
-            next = o->next;
+            next = muc_next_nick(o);
             if (muc_affil_of(room, o->real->bare) < MUC_AFFIL_MEMBER)
                 muc_remove_occupant(room, o, gone, 1, NULL, NULL);
         }
     }
     /* Moderation switched: visitors gain or lose their default voice. */
     if (old.moderated != room->cfg.moderated) {
-        for (struct muc_occupant *o = room->occupants; o; o = o->next) {
+        for (struct muc_occupant *o = room->occupants; o; o = muc_next_nick(o)) {
             enum muc_role def = muc_default_role(muc_affil_of(room, o->real->bare), room->cfg.moderated);
             if (o->role != MUC_ROLE_MODERATOR && o->role != def) {
-                o->role = def;
+                muc_set_role(room, o, def);
                 muc_broadcast_presence(room, o, NULL, 0, NULL, NULL);
             }
         }
     }
     if (room->cfg.persistent)
-        muc_persist_save(room);
+        muc_persist_save(room, st);
     else if (old.persistent)
-        muc_persist_forget(room->svc, room->name);
+        muc_persist_forget(room->svc, room->name, st);
     muc_config_release(&old);
     muc_room_gc(room);
 }
 
 void muc_room_destroy(struct muc_room *room, const char *alt_jid, const char *reason,
-                      const char *password)
+                      const char *password, struct stanza *cause)
 {
     /* §10.9: each occupant gets one unavailable presence of their own
      * with <destroy/>, not everyone's. */
@@ -475,7 +477,7 @@ void muc_room_destroy(struct muc_room *room, const char *alt_jid, const char *re
         stanza_unref(p);
     }
     if (room->cfg.persistent)
-        muc_persist_forget(room->svc, room->name);
+        muc_persist_forget(room->svc, room->name, cause);
     muc_room_free(room);
 }
 
@@ -509,7 +511,8 @@ void muc_iq_owner(struct muc_service *svc, struct muc_room *room, struct stanza 
             if (reason && strlen(reason) > MUC_REASON_MAX)
                 reason = NULL;
             reply_empty(srv, st);
-            muc_room_destroy(room, altj ? altj->full : NULL, reason, p ? xml_text(tmp, p) : NULL);
+            muc_room_destroy(room, altj ? altj->full : NULL, reason, p ? xml_text(tmp, p) : NULL,
+                             st);
         }
         jid_free(altj);
         arena_free(tmp);

@@ -17,33 +17,27 @@
 #include "core/server.h"
 #include "modules/mam_util.h"
 #include "router/router.h"
+#include "stream/frame.h"
 #include "xml/xml.h"
 
 #define MUC_INVITES_MAX 10      /* <invite/>s in one message */
 
 /*
- * Fan-out.  The architecture asks for one serialization of a groupchat
- * message shared by every occupant's connection.  The c2s layer offers
- * only c2s_send(), which serializes the stanza it is given, and XEP-0198
- * keeps a reference to that stanza for resending: a stanza can be neither
- * serialized once for all nor changed ('to') after it was handed over.
- * Until c2s grows a path for pre-serialized bytes (see the report of
- * issue 6: c2s_send_raw), each occupant gets a copy addressed to it.
- * TODO(#6): serialize once into head/'to'/tail and queue the same bytes.
+ * Fan-out (issue 6 performance requirement): the stanza is serialized
+ * once into a frame (stream/frame.h) whose bytes every occupant's stream
+ * shares; each connection writes them with its occupant's 'to' inserted.
+ * No stanza is built per occupant: XEP-0198 queues a frame reference, and
+ * only the rare paths (an occupant whose session is not local, a session
+ * ending with the message unacknowledged) rebuild a stanza.
  */
-static void send_to(struct muc_room *room, const struct muc_occupant *o,
-                    const struct stanza *st)
-{
-    struct stanza *c = stanza_copy(st);
-    xml_set_attr(c->arena, c->root, "to", o->real->full);
-    muc_deliver(room->svc, o, c);
-    stanza_unref(c);
-}
-
 void muc_fanout(struct muc_room *room, struct stanza *st)
 {
+    if (!room->occupants)
+        return;
+    struct frame *f = frame_new(st);
     for (struct muc_occupant *o = room->occupants; o; o = o->next)
-        send_to(room, o, st);
+        muc_deliver_frame(room->svc, o, f);
+    frame_unref(f);
 }
 
 static void add_status(struct arena *a, struct xml_node *x, int code)
@@ -225,7 +219,7 @@ static void groupchat(struct muc_room *room, struct stanza *st, struct muc_occup
         room->subject = pl_strdup(text);
         room->subject_by = pl_strdup(occ->nick);
         if (room->cfg.persistent)
-            muc_persist_save(room);
+            muc_persist_save(room, st);
     }
     arena_free(tmp);
     struct stanza *c = reflect(room, st, occ);
@@ -279,12 +273,22 @@ static void private_message(struct muc_room *room, struct stanza *st, const stru
     }
     struct stanza *c = stanza_copy(st);
     xml_set_attr(c->arena, c->root, "from", occ->room_jid);
-    xml_set_attr(c->arena, c->root, "to", target->real->full);
+    xml_set_attr(c->arena, c->root, "to", NULL);
     /* XEP-0045 §7.5: marks the message as a MUC private message
      * (so that clients and carbons know). */
     if (!xml_child(c->root, NS_MUC_USER, "x"))
         xml_add_child(c->arena, c->root, NS_MUC_USER, "x");
-    router_route(srv, c);
+    /* §7.2.9: to every session of a multi-session nick ("RECOMMENDED to
+     * route to all resources"), the sessions being adjacent.  Routed, not
+     * written to the session: the recipient's hooks (blocking, carbons,
+     * archive) see a private message like any other chat message. */
+    for (struct muc_occupant *o = target; o && strcmp(o->nick, target->nick) == 0; o = o->next) {
+        struct stanza *one = o->next && strcmp(o->next->nick, target->nick) == 0
+                           ? stanza_copy(c) : stanza_ref(c);
+        xml_set_attr(one->arena, one->root, "to", o->real->full);
+        router_route(srv, one);
+        stanza_unref(one);
+    }
     stanza_unref(c);
 }
 
@@ -319,6 +323,7 @@ static void invite(struct muc_room *room, struct stanza *st, struct xml_node *x,
         return;
     }
     struct arena *tmp = arena_new(512);
+    bool members_added = false;
     for (struct xml_node *inv = xml_child(x, NULL, "invite"); inv;
          inv = xml_next(inv, NULL, "invite")) {
         const char *to_s = xml_attr(inv, "to");
@@ -334,8 +339,7 @@ static void invite(struct muc_room *room, struct stanza *st, struct xml_node *x,
          * to invite makes the invitee a member. */
         if (room->cfg.members_only && muc_affil_of(room, to->bare) == MUC_AFFIL_NONE) {
             muc_affil_set(room, to->bare, MUC_AFFIL_MEMBER, NULL);
-            if (room->cfg.persistent)
-                muc_persist_save(room);
+            members_added = true;
         }
         struct stanza *m = stanza_new(XML_NS_CLIENT, "message");
         struct arena *a = m->arena;
@@ -359,6 +363,9 @@ static void invite(struct muc_room *room, struct stanza *st, struct xml_node *x,
         jid_free(to);
     }
     arena_free(tmp);
+    /* One write for every member added by this message. */
+    if (members_added && room->cfg.persistent)
+        muc_persist_save(room, st);
 }
 
 /* §7.8.3: the invitee declines; the room tells the inviter. */
@@ -425,6 +432,7 @@ static void voice_form(struct muc_room *room, struct stanza *st, struct xml_node
     }
     struct arena *tmp = arena_new(512);
     const char *allow = form_value(tmp, form, "muc#request_allow");
+    bool has_allow = allow != NULL;     /* allow lives in tmp */
     if (occ->role == MUC_ROLE_MODERATOR && allow) {
         /* §8.6 approval. */
         const char *nick = form_value(tmp, form, "muc#roomnick");
@@ -433,7 +441,7 @@ static void voice_form(struct muc_room *room, struct stanza *st, struct xml_node
             muc_error(srv, st, "cancel", "item-not-found", "no occupant with that nickname");
         } else if ((strcmp(allow, "1") == 0 || strcmp(allow, "true") == 0) &&
                    target->role == MUC_ROLE_VISITOR) {
-            target->role = MUC_ROLE_PARTICIPANT;
+            muc_set_role(room, target, MUC_ROLE_PARTICIPANT);
             muc_broadcast_presence(room, target, NULL, 0, occ->nick, NULL);
         }
         arena_free(tmp);
@@ -441,7 +449,12 @@ static void voice_form(struct muc_room *room, struct stanza *st, struct xml_node
     }
     arena_free(tmp);
     if (occ->role != MUC_ROLE_VISITOR) {
-        muc_error(srv, st, "modify", "bad-request", "you already have voice");
+        /* §8.6: approving is the moderators' privilege; anyone else with
+         * voice has nothing to request. */
+        if (has_allow)
+            muc_error(srv, st, "auth", "forbidden", "only moderators approve voice requests");
+        else
+            muc_error(srv, st, "modify", "bad-request", "you already have voice");
         return;
     }
     if (!muc_bucket_take(&occ->bucket, room->svc->opts->msg_rate, muc_mono_ms())) {
@@ -564,8 +577,9 @@ void muc_iq_occupant(struct muc_service *svc, struct stanza *st, const struct ji
         return;
     }
     struct xml_node *q = xml_child(st->root, NULL, NULL);
-    if (target == occ && q && xml_is(q, NS_PING_MUC, "ping")) {
-        /* XEP-0410 §3: self-ping answered by the service. */
+    if (target && strcmp(target->nick, occ->nick) == 0 && q && xml_is(q, NS_PING_MUC, "ping")) {
+        /* XEP-0410 §3: self-ping answered by the service (for each
+         * session of a multi-session nick). */
         struct stanza *r;
         iq_reply_result(st, NULL, NULL, &r);
         router_route(srv, r);

@@ -61,8 +61,8 @@ struct muc_opts {
 };
 
 /* A real session in a room under one nickname.  Several resources of the
- * same bare JID may share a nickname (§7.2.8: multi-session nick);
- * each is one occupant entry chained under the nick. */
+ * same bare JID may share a nickname (§7.2.9: multi-session nick);
+ * each is one entry, adjacent in the room's list, sharing the role. */
 struct muc_occupant {
     struct jid *real;           /* full JID, owned */
     char *nick;                 /* owned */
@@ -157,6 +157,12 @@ void muc_error(struct server *srv, const struct stanza *orig, const char *type,
 /* Delivers st (which must carry 'to' = occ->real) to the occupant's session,
  * or routes it when the session is not local anymore. */
 void muc_deliver(struct muc_service *svc, const struct muc_occupant *occ, struct stanza *st);
+/* The same for a shared serialization (stream/frame.h, without 'to'):
+ * written to the occupant's local session as is, or rebuilt into a
+ * stanza addressed to occ->real when it must be routed. */
+struct frame;
+void muc_deliver_frame(struct muc_service *svc, const struct muc_occupant *occ,
+                       struct frame *f);
 /* Microseconds since the epoch / milliseconds of the monotonic clock. */
 long long muc_now_us(void);
 long long muc_mono_ms(void);
@@ -176,12 +182,19 @@ struct stanza *muc_occupant_presence(struct muc_room *room, const struct muc_occ
 void muc_broadcast_presence(struct muc_room *room, struct muc_occupant *occ,
                             const int *codes, size_t ncodes,
                             const char *actor_nick, const char *reason);
-/* Removes the occupant (all of its sessions under that nick when 'all'),
+/* Removes the occupant with all of its sessions under that nick (§7.2.9),
  * telling everyone with unavailable presence carrying 'codes' (307 kick,
- * 301 ban, 321/322 affiliation/members-only). */
+ * 301 ban, 321/322 affiliation/members-only).  Loops over the occupant
+ * list step with muc_next_nick() taken before the call. */
 void muc_remove_occupant(struct muc_room *room, struct muc_occupant *occ,
                          const int *codes, size_t ncodes,
                          const char *actor_nick, const char *reason);
+/* Multi-session nicks (§7.2.9): the sessions of one nick are adjacent in
+ * room->occupants and by_nick points at the first.  muc_next_nick() is
+ * the first occupant after occ's nick (to visit each nick once);
+ * muc_set_role() sets the role of every session of occ's nick. */
+struct muc_occupant *muc_next_nick(const struct muc_occupant *occ);
+void muc_set_role(struct muc_room *room, struct muc_occupant *occ, enum muc_role role);
 /* May 'viewer' see real JIDs in this room? */
 bool muc_sees_jids(const struct muc_room *room, const struct muc_occupant *viewer);
 
@@ -208,16 +221,20 @@ void muc_iq_admin(struct muc_service *svc, struct muc_room *room, struct stanza 
                   struct xml_node *q, const struct jid *from);
 void muc_iq_owner(struct muc_service *svc, struct muc_room *room, struct stanza *st,
                   struct xml_node *q, const struct jid *from);
-/* §10.9: destroys the room, telling occupants (alternate venue optional). */
+/* §10.9: destroys the room, telling occupants (alternate venue optional);
+ * 'cause' (may be NULL) is held until a persistent room's row is gone. */
 void muc_room_destroy(struct muc_room *room, const char *alt_jid, const char *reason,
-                      const char *password);
+                      const char *password, struct stanza *cause);
 
 /* --- persist.c ------------------------------------------------------------- */
 
-/* Writes a persistent room's state (config, affiliations, subject). */
-void muc_persist_save(struct muc_room *room);
-/* Deletes a room's stored state (no longer persistent, or destroyed). */
-void muc_persist_forget(struct muc_service *svc, const char *name);
+/* Writes a persistent room's state (config, affiliations, subject).
+ * 'cause' (may be NULL) is the stanza that changed it: held (stanza_hold)
+ * until the write completed, so that XEP-0198 acks wait for it. */
+void muc_persist_save(struct muc_room *room, struct stanza *cause);
+/* Deletes a room's stored state (no longer persistent, or destroyed);
+ * 'cause' as above. */
+void muc_persist_forget(struct muc_service *svc, const char *name, struct stanza *cause);
 /* Reads every persistent room of the service (at load). */
 void muc_persist_load(struct muc_service *svc);
 

@@ -12,6 +12,11 @@
  * the serialized state.  A save deletes the old row and appends the new
  * one; both are queued in the same loop turn and so land in the same
  * group-commit transaction (store.h).
+ *
+ * Durability (ARCHITECTURE.md principle 5): the stanza that caused a write
+ * (a configuration form, an affiliation change, a subject, an invitation
+ * into a members-only room) is held until the write completed, so that an
+ * XEP-0198 <a/> acknowledging it means the change is stored.
  */
 #include "muc/muc.h"
 
@@ -28,15 +33,38 @@
 #define ROOMS_USER  "@rooms"
 #define ROOMS_AREA  "muc_room"
 
-static void written(const struct store_result *res, void *ud)
+/* One storage operation on a room's row: the room's name for the log and
+ * the stanza held until the operation completed (NULL when none). */
+struct write_op {
+    char *name;
+    struct stanza *cause;
+};
+
+static struct write_op *write_op_new(const char *name, struct stanza *cause)
 {
-    char *name = ud;
-    if (res->status != STORE_OK)
-        log_error("muc: cannot store room '%s' (status %d)", name, res->status);
-    free(name);
+    struct write_op *w = pl_calloc(1, sizeof(*w));
+    w->name = pl_strdup(name);
+    if (cause) {
+        w->cause = stanza_ref(cause);
+        stanza_hold(cause);
+    }
+    return w;
 }
 
-void muc_persist_save(struct muc_room *room)
+static void written(const struct store_result *res, void *ud)
+{
+    struct write_op *w = ud;
+    if (res->status != STORE_OK)
+        log_error("muc: cannot store room '%s' (status %d)", w->name, res->status);
+    if (w->cause) {
+        stanza_unhold(w->cause);
+        stanza_unref(w->cause);
+    }
+    free(w->name);
+    free(w);
+}
+
+void muc_persist_save(struct muc_room *room, struct stanza *cause)
 {
     struct muc_service *svc = room->svc;
     struct stanza *st = stanza_new("", "room");
@@ -62,23 +90,24 @@ void muc_persist_save(struct muc_room *room)
     xml_serialize(st->root, XML_NS_CLIENT, &b);
     stanza_unref(st);
 
+    /* Both operations hold the cause: either may complete last. */
     const char *ids[] = { room->name, NULL };
     store_log_delete(svc->srv->store, ROOMS_USER, svc->domain, ROOMS_AREA, ids, 0,
-                     written, pl_strdup(room->name));
+                     written, write_op_new(room->name, cause));
     struct store_log_append_args args = {
         .user = ROOMS_USER, .host = svc->domain, .area = ROOMS_AREA,
         .id = room->name, .stamp = muc_now_us(),
         .value = b.data, .value_len = b.len, .need_account = false,
     };
-    store_log_append(svc->srv->store, &args, written, pl_strdup(room->name));
+    store_log_append(svc->srv->store, &args, written, write_op_new(room->name, cause));
     buf_release(&b);
 }
 
-void muc_persist_forget(struct muc_service *svc, const char *name)
+void muc_persist_forget(struct muc_service *svc, const char *name, struct stanza *cause)
 {
     const char *ids[] = { name, NULL };
     store_log_delete(svc->srv->store, ROOMS_USER, svc->domain, ROOMS_AREA, ids, 0,
-                     written, pl_strdup(name));
+                     written, write_op_new(name, cause));
 }
 
 static void load_room(struct muc_service *svc, const struct store_item *it)

@@ -7,7 +7,10 @@
  * maximum occupants, §10.1.1 locked room, §7.2.1 no nickname), room
  * creation (§10.1: locked until configured, or instant for clients that
  * do not speak MUC), nickname changes (§7.6, status 303), presence
- * updates (§7.7) and exit (§7.14).
+ * updates (§7.7) and exit (§7.14), multi-session nicks (§7.2.9: several
+ * resources of one bare JID under one nick, one occupant that leaves with
+ * its last session).  Broadcasts share one serialization per variant of
+ * the presence (stream/frame.h), as groupchat fan-out does.
  */
 #include "muc/muc.h"
 
@@ -21,6 +24,7 @@
 #include "core/mem.h"
 #include "core/server.h"
 #include "router/router.h"
+#include "stream/frame.h"
 #include "xml/xml.h"
 
 bool muc_sees_jids(const struct muc_room *room, const struct muc_occupant *viewer)
@@ -100,18 +104,6 @@ struct stanza *muc_occupant_presence(struct muc_room *room, const struct muc_occ
     return st;
 }
 
-/* Sends a copy of st addressed to occ.
- * TODO(#6): one serialization shared by every occupant needs a c2s path
- * that writes pre-serialized bytes (see message.c, muc_fanout). */
-static void send_copy(struct muc_room *room, const struct muc_occupant *occ,
-                      const struct stanza *st)
-{
-    struct stanza *c = stanza_copy(st);
-    xml_set_attr(c->arena, c->root, "to", occ->real->full);
-    muc_deliver(room->svc, occ, c);
-    stanza_unref(c);
-}
-
 /* The <x muc#user/> of a presence copy, to add codes or actor to. */
 static struct xml_node *user_x(struct stanza *st)
 {
@@ -128,12 +120,45 @@ static void add_actor_reason(struct stanza *st, const char *actor_nick, const ch
         xml_add_text_child(st->arena, it, NULL, "reason", reason);
 }
 
-/* Sends occ's presence (available, or 'type') to every occupant in the
- * view each one is entitled to; occ's own copy gets 110 and 'self_codes'. */
+/* --- multi-session nicks (§7.2.9) ------------------------------------------ */
+
+static bool same_nick(const struct muc_occupant *a, const struct muc_occupant *b)
+{
+    return a == b || strcmp(a->nick, b->nick) == 0;
+}
+
+struct muc_occupant *muc_next_nick(const struct muc_occupant *occ)
+{
+    struct muc_occupant *o = occ->next;
+    while (o && same_nick(o, occ))
+        o = o->next;
+    return o;
+}
+
+void muc_set_role(struct muc_room *room, struct muc_occupant *occ, enum muc_role role)
+{
+    for (struct muc_occupant *o = muc_occupant_by_nick(room, occ->nick); o && same_nick(o, occ);
+         o = o->next)
+        o->role = role;
+}
+
+/* --- broadcasting ------------------------------------------------------------ */
+
+/*
+ * Sends occ's presence (available, or 'type') to every occupant in the
+ * view each one is entitled to.  The payload does not depend on the
+ * recipient beyond three variants - without the real JID, with it, and
+ * the occupant's own (110) - so each variant is serialized once into a
+ * frame (stream/frame.h) that every recipient's stream shares, as
+ * groupchat fan-out does (message.c muc_fanout).  occ's session gets the
+ * own variant plus 'self_codes' (201 on creation ...); the other sessions
+ * of its nick (§7.2.9) get the own variant: the occupant is theirs too.
+ * When 'only_self', nobody else is told (one session of several leaving).
+ */
 static void broadcast(struct muc_room *room, struct muc_occupant *occ, const char *type,
                       const int *codes, size_t ncodes, const int *self_codes,
                       size_t nself, const char *actor_nick, const char *reason,
-                      const char *new_nick)
+                      const char *new_nick, bool only_self)
 {
     struct stanza *v[2];        /* without, with real JID */
     for (int j = 0; j < 2; j++) {
@@ -142,18 +167,40 @@ static void broadcast(struct muc_room *room, struct muc_occupant *occ, const cha
         if (new_nick)
             xml_set_attr(v[j]->arena, xml_child(user_x(v[j]), NULL, "item"), "nick", new_nick);
     }
-    for (struct muc_occupant *o = room->occupants; o; o = o->next) {
-        if (o == occ)
-            continue;
-        send_copy(room, o, v[muc_sees_jids(room, o) ? 1 : 0]);
-    }
     /* Self: always with the real JID (it is their own), plus 110. */
     struct stanza *self = stanza_copy(v[1]);
     add_status(self->arena, user_x(self), 110);
-    for (size_t i = 0; i < nself; i++)
-        add_status(self->arena, user_x(self), self_codes[i]);
-    send_copy(room, occ, self);
+    struct frame *fself = frame_new(self);
+    struct frame *fjoin = frame_ref(fself);
+    if (nself) {
+        for (size_t i = 0; i < nself; i++)
+            add_status(self->arena, user_x(self), self_codes[i]);
+        frame_unref(fjoin);
+        fjoin = frame_new(self);
+    }
     stanza_unref(self);
+    if (only_self) {
+        muc_deliver_frame(room->svc, occ, fjoin);
+    } else {
+        struct frame *f[2] = { NULL, NULL };
+        for (struct muc_occupant *o = room->occupants; o; o = o->next) {
+            if (o == occ) {
+                muc_deliver_frame(room->svc, o, fjoin);
+            } else if (same_nick(o, occ)) {
+                muc_deliver_frame(room->svc, o, fself);
+            } else {
+                int j = muc_sees_jids(room, o) ? 1 : 0;
+                if (!f[j])
+                    f[j] = frame_new(v[j]);   /* only the variants someone gets */
+                muc_deliver_frame(room->svc, o, f[j]);
+            }
+        }
+        for (int j = 0; j < 2; j++)
+            if (f[j])
+                frame_unref(f[j]);
+    }
+    frame_unref(fjoin);
+    frame_unref(fself);
     stanza_unref(v[0]);
     stanza_unref(v[1]);
 }
@@ -162,7 +209,7 @@ void muc_broadcast_presence(struct muc_room *room, struct muc_occupant *occ,
                             const int *codes, size_t ncodes,
                             const char *actor_nick, const char *reason)
 {
-    broadcast(room, occ, NULL, codes, ncodes, NULL, 0, actor_nick, reason, NULL);
+    broadcast(room, occ, NULL, codes, ncodes, NULL, 0, actor_nick, reason, NULL, false);
 }
 
 static void unlink_occupant(struct muc_room *room, struct muc_occupant *occ)
@@ -173,7 +220,14 @@ static void unlink_occupant(struct muc_room *room, struct muc_occupant *occ)
             break;
         }
     }
-    hashmap_del(&room->by_nick, occ->nick);
+    /* by_nick points at the nick's first session: the next one (adjacent,
+     * see join()) takes over when that one goes. */
+    if (muc_occupant_by_nick(room, occ->nick) == occ) {
+        if (occ->next && same_nick(occ->next, occ))
+            hashmap_put(&room->by_nick, occ->next->nick, occ->next);
+        else
+            hashmap_del(&room->by_nick, occ->nick);
+    }
     hashmap_del(&room->by_real, occ->real->full);
     room->noccupants--;
 }
@@ -192,9 +246,38 @@ void muc_remove_occupant(struct muc_room *room, struct muc_occupant *occ,
                          const int *codes, size_t ncodes,
                          const char *actor_nick, const char *reason)
 {
-    broadcast(room, occ, "unavailable", codes, ncodes, NULL, 0, actor_nick, reason, NULL);
+    broadcast(room, occ, "unavailable", codes, ncodes, NULL, 0, actor_nick, reason, NULL, false);
+    /* Every session under the nick goes (a kick or ban is of the
+     * occupant, §8.2 / §9.1). */
+    char *nick = pl_strdup(occ->nick);     /* occ goes in the loop */
+    struct muc_occupant *o = muc_occupant_by_nick(room, nick);
+    while (o && strcmp(o->nick, nick) == 0) {
+        struct muc_occupant *next = o->next;
+        unlink_occupant(room, o);
+        occupant_free(o);
+        o = next;
+    }
+    free(nick);
+}
+
+/* §7.14 for one session of a multi-session nick (§7.2.9): the occupant
+ * stays while another session remains.  The leaving session gets its
+ * unavailable presence (110); everyone else sees the nick's presence as
+ * the remaining session has it. */
+static void leave_session(struct muc_room *room, struct muc_occupant *occ,
+                          const int *codes, size_t ncodes)
+{
+    struct muc_occupant *head = muc_occupant_by_nick(room, occ->nick);
+    struct muc_occupant *other = head != occ ? head
+                               : (occ->next && same_nick(occ->next, occ) ? occ->next : NULL);
+    if (!other) {
+        muc_remove_occupant(room, occ, codes, ncodes, NULL, NULL);
+        return;
+    }
+    broadcast(room, occ, "unavailable", codes, ncodes, NULL, 0, NULL, NULL, NULL, true);
     unlink_occupant(room, occ);
     occupant_free(occ);
+    broadcast(room, other, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL, false);
 }
 
 /* The client's presence as the room re-broadcasts it: without the MUC
@@ -274,15 +357,19 @@ static void join(struct muc_service *svc, struct stanza *st, const struct jid *t
         }
         const char *cond = NULL, *type = NULL, *text = NULL;
         struct muc_occupant *holder = muc_occupant_by_nick(room, to->resource);
+        /* §7.2.9: the nick's holder with the same bare JID is the same
+         * user on another resource: a second session of the occupant
+         * (it is already counted against the room's maximum). */
+        bool same_user = holder && strcmp(holder->real->bare, from->bare) == 0;
         if (room->locked && af != MUC_AFFIL_OWNER) {
             type = "cancel", cond = "item-not-found", text = "the room is being configured";
         } else if (af == MUC_AFFIL_OUTCAST) {
             type = "auth", cond = "forbidden", text = "you are banned from this room";
-        } else if (holder) {
+        } else if (holder && !same_user) {
             type = "cancel", cond = "conflict", text = "that nickname is in use";
         } else if (room->cfg.members_only && af < MUC_AFFIL_MEMBER) {
             type = "auth", cond = "registration-required", text = "this room is members-only";
-        } else if (room->noccupants >= room_max(room) && af < MUC_AFFIL_ADMIN) {
+        } else if (!same_user && room->noccupants >= room_max(room) && af < MUC_AFFIL_ADMIN) {
             type = "wait", cond = "service-unavailable", text = "the room is full";
         } else if (room->cfg.password_protected && af < MUC_AFFIL_OWNER &&
                    (!pw || strcmp(pw, room->cfg.password) != 0)) {
@@ -301,24 +388,41 @@ static void join(struct muc_service *svc, struct stanza *st, const struct jid *t
     occ->nick = pl_strdup(to->resource);
     occ->room_jid = pl_strdup(to->full);
     enum muc_affil af = muc_affil_of(room, from->bare);
-    occ->role = muc_default_role(af, room->cfg.moderated);
+    struct muc_occupant *sibling = muc_occupant_by_nick(room, occ->nick);
+    /* A further session shares the occupant's role (a voice granted
+     * stays granted). */
+    occ->role = sibling ? sibling->role : muc_default_role(af, room->cfg.moderated);
     occ->presence = stored_presence(st);
     occupant_id(room, from->bare, occ->occupant_id);
 
-    /* §7.2.3: first the presence of everyone already there. */
-    for (struct muc_occupant *o = room->occupants; o; o = o->next) {
+    /* §7.2.3: first the presence of everyone already there, once per
+     * nick, not the user's own nick (the 110 presence below is that). */
+    for (struct muc_occupant *o = room->occupants; o; o = muc_next_nick(o)) {
+        if (sibling && same_nick(o, occ))
+            continue;
         struct stanza *p = muc_occupant_presence(room, o, NULL, muc_sees_jids(room, occ), NULL, 0);
         xml_set_attr(p->arena, p->root, "to", occ->real->full);
         muc_deliver(svc, occ, p);
         stanza_unref(p);
     }
-    /* Then in: the list, the maps, and everyone's view. */
+    /* Then in: the list, the maps, and everyone's view.  The sessions of
+     * one nick stay adjacent in the list (a new one goes after the last
+     * of its nick), which muc_next_nick() and disco#items rely on. */
     struct muc_occupant **tail = &room->occupants;
-    while (*tail)
-        tail = &(*tail)->next;
+    if (sibling) {
+        struct muc_occupant *last = sibling;
+        while (last->next && same_nick(last->next, occ))
+            last = last->next;
+        tail = &last->next;
+    } else {
+        while (*tail)
+            tail = &(*tail)->next;
+    }
+    occ->next = *tail;
     *tail = occ;
     room->noccupants++;
-    hashmap_put(&room->by_nick, occ->nick, occ);
+    if (!sibling)
+        hashmap_put(&room->by_nick, occ->nick, occ);
     hashmap_put(&room->by_real, occ->real->full, occ);
 
     int self[4];
@@ -329,9 +433,9 @@ static void join(struct muc_service *svc, struct stanza *st, const struct jid *t
         self[nself++] = 170;    /* §7.2.12 room is logged */
     if (created)
         self[nself++] = 201;    /* §10.1.1 new room */
-    broadcast(room, occ, NULL, NULL, 0, self, nself, NULL, NULL, NULL);
+    broadcast(room, occ, NULL, NULL, 0, self, nself, NULL, NULL, NULL, false);
     if (created && !room->locked && room->cfg.persistent)
-        muc_persist_save(room);
+        muc_persist_save(room, st);
 
     /* §7.2.14, §7.2.15: history, then the subject. */
     struct xml_node *h = x ? xml_child(x, NULL, "history") : NULL;
@@ -339,7 +443,9 @@ static void join(struct muc_service *svc, struct stanza *st, const struct jid *t
     muc_send_subject(room, occ);
 }
 
-/* §7.6: a nickname change. */
+/* §7.6: a nickname change.  The nick is the occupant: with several
+ * sessions under it (§7.2.9) all of them move to the new nick (each one
+ * is told, with 110, as its own). */
 static void change_nick(struct muc_room *room, struct muc_occupant *occ, struct stanza *st,
                         const struct jid *to)
 {
@@ -349,17 +455,22 @@ static void change_nick(struct muc_room *room, struct muc_occupant *occ, struct 
         return;
     }
     static const int nick_code[] = { 303 };
-    broadcast(room, occ, "unavailable", nick_code, 1, NULL, 0, NULL, NULL, to->resource);
+    broadcast(room, occ, "unavailable", nick_code, 1, NULL, 0, NULL, NULL, to->resource, false);
+    struct muc_occupant *head = muc_occupant_by_nick(room, occ->nick);
     hashmap_del(&room->by_nick, occ->nick);
-    free(occ->nick);
-    free(occ->room_jid);
-    occ->nick = pl_strdup(to->resource);
-    occ->room_jid = pl_strdup(to->full);
-    hashmap_put(&room->by_nick, occ->nick, occ);
+    char *old = pl_strdup(occ->nick);
+    for (struct muc_occupant *o = head; o && strcmp(o->nick, old) == 0; o = o->next) {
+        free(o->nick);
+        free(o->room_jid);
+        o->nick = pl_strdup(to->resource);
+        o->room_jid = pl_strdup(to->full);
+    }
+    free(old);
+    hashmap_put(&room->by_nick, head->nick, head);
     if (occ->presence)
         stanza_unref(occ->presence);
     occ->presence = stored_presence(st);
-    broadcast(room, occ, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL);
+    broadcast(room, occ, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL, false);
 }
 
 void muc_presence(struct muc_service *svc, struct stanza *st, const struct jid *to,
@@ -372,14 +483,16 @@ void muc_presence(struct muc_service *svc, struct stanza *st, const struct jid *
         /* §7.14 exit; a presence error from an occupant means its client
          * is gone (§18.1 "ghost" occupants): it leaves too (333). */
         if (occ) {
+            /* Only this session leaves; the occupant stays while another
+             * session shares its nick (§7.2.9). */
             static const int tech[] = { 333 };
             if (strcmp(type, "error") == 0) {
-                muc_remove_occupant(room, occ, tech, 1, NULL, NULL);
+                leave_session(room, occ, tech, 1);
             } else {
                 if (occ->presence)
                     stanza_unref(occ->presence);
                 occ->presence = stored_presence(st);
-                muc_remove_occupant(room, occ, NULL, 0, NULL, NULL);
+                leave_session(room, occ, NULL, 0);
             }
             /* §10.1.1: an owner leaving a room still locked destroys it. */
             if (room->locked && room->noccupants == 0)
@@ -408,7 +521,7 @@ void muc_presence(struct muc_service *svc, struct stanza *st, const struct jid *
         if (occ->presence)
             stanza_unref(occ->presence);
         occ->presence = stored_presence(st);
-        broadcast(room, occ, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL);
+        broadcast(room, occ, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL, false);
         return;
     }
     join(svc, st, to, from);

@@ -20,6 +20,8 @@
 #include "core/server.h"
 #include "modules/mam_util.h"
 #include "router/router.h"
+#include "stream/c2s.h"
+#include "stream/frame.h"
 #include "xml/xml.h"
 
 /* --- lifecycle --------------------------------------------------------------- */
@@ -242,6 +244,19 @@ void muc_deliver(struct muc_service *svc, const struct muc_occupant *occ, struct
         sm_deliver(svc->srv, s, st);
     else
         router_route(svc->srv, st);
+}
+
+void muc_deliver_frame(struct muc_service *svc, const struct muc_occupant *occ,
+                       struct frame *f)
+{
+    struct session *s = sm_find(svc->srv, occ->real);
+    if (s) {
+        c2s_send_frame(s->c2s, f, occ->real->full);
+        return;
+    }
+    struct stanza *st = frame_stanza(f, occ->real->full);
+    router_route(svc->srv, st);
+    stanza_unref(st);
 }
 
 long long muc_now_us(void)

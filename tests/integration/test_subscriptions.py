@@ -4,7 +4,6 @@ presence to subscribers (§4.2, §4.4, §4.5), probes (§4.3) and the
 presence-sharing check for IQs to full JIDs (§8.5.3.1)."""
 
 import asyncio
-import ssl
 
 import pytest
 
@@ -339,43 +338,7 @@ def test_rfc6121_8_5_3_1_iq_needs_presence_sharing(server, clients):
 
 slixmpp = pytest.importorskip("slixmpp")
 
-
-class Client(slixmpp.ClientXMPP):
-    def __init__(self, jid):
-        super().__init__(jid, PASSWORD)
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE
-        fm = self.plugin["feature_mechanisms"]
-        orig = fm.sasl_callback
-
-        def no_channel_binding(required, optional):
-            creds = orig(required, optional)
-            creds.pop("channel_binding", None)
-            return creds
-
-        fm.sasl_callback = no_channel_binding
-        self.started = asyncio.get_event_loop().create_future()
-        self.add_event_handler("session_start", self._on_start)
-
-    async def _on_start(self, _):
-        await self.get_roster()
-        self.send_presence()
-        if not self.started.done():
-            self.started.set_result(True)
-
-
-def run(coro, deadline=20):
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(asyncio.wait_for(coro, deadline))
-    finally:
-        pending = asyncio.all_tasks(loop)
-        for t in pending:
-            t.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.close()
-        asyncio.set_event_loop(None)
+from harness.slix import Client, connect, run  # noqa: E402
 
 
 def test_slixmpp_mutual_subscription(server):
@@ -383,10 +346,10 @@ def test_slixmpp_mutual_subscription(server):
     ub, _ = make_account(server, prefix="sb")
 
     async def scenario():
-        a = Client("%s@localhost/s" % ua)
-        b = Client("%s@localhost/s" % ub)
+        a = Client("%s@localhost/s" % ua, roster=True)
+        b = Client("%s@localhost/s" % ub, roster=True)
         for c in (a, b):
-            c.connect(("127.0.0.1", server.c2s_port))
+            connect(c, server)
         await asyncio.gather(a.started, b.started)
         # slixmpp approves and subscribes back by default (auto_authorize,
         # auto_subscribe): one request ends in a mutual subscription.
