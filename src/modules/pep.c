@@ -797,6 +797,27 @@ static void last_contact(const char *contact, enum roster_sub sub, void *ud)
     jid_free(j);
 }
 
+struct contacts_wait {
+    struct pep *p;              /* a reference */
+    char *full;                 /* the newly available resource */
+    struct jid *j;              /* its parsed JID */
+};
+
+static void contacts_ready(struct server *srv, int ok, void *ud)
+{
+    (void)srv;
+    struct contacts_wait *w = ud;
+    struct pep *p = w->p;
+    if (ok > 0 && !p->dead) {
+        void *args[3] = { p, w->full, w->j };
+        roster_foreach(p->srv, w->j->bare, ROSTER_SUB_TO, last_contact, args);
+    }
+    free(w->full);
+    jid_free(w->j);
+    free(w);
+    pep_unref(p);
+}
+
 /*
  * A resource of a local account became available (or its caps became
  * known): its own account's last items, and those of the local contacts
@@ -811,14 +832,14 @@ static void deliver_last_items(struct pep *p, const char *full)
         return;
     }
     last_from(p, j->bare, full);
-    {
-        void *args[3] = { p, (void *)full, j };
-        /* TODO(issue 3): a roster still loading answers false and the
-         * contacts' last items are missed for this resource. */
-        if (!roster_foreach(p->srv, j->bare, ROSTER_SUB_TO, last_contact, args))
-            log_debug("pep: roster of %s not loaded, no contacts' last items", j->bare);
-    }
-    jid_free(j);
+    /* The client may announce itself before its roster finished loading
+     * (it is loaded at bind): wait for it rather than miss contacts. */
+    struct contacts_wait *w = pl_malloc(sizeof(*w));
+    w->p = p;
+    p->refs++;
+    w->full = pl_strdup(full);
+    w->j = j;
+    roster_when_ready(p->srv, j->bare, contacts_ready, w);
 }
 
 /* --- requests ---------------------------------------------------------------- */

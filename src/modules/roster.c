@@ -1656,6 +1656,31 @@ void roster_subscription(struct server *srv, const char *user, const char *conta
     jid_free(j);
 }
 
+static void op_ready(struct roster *r, struct op *op)
+{
+    roster_sub_cb cb = op->cb;
+    op->cb = NULL;
+    cb(r->mod->srv, 1, op->ud);
+}
+
+void roster_when_ready(struct server *srv, const char *user, roster_sub_cb cb, void *ud)
+{
+    struct rmod *mod = mod_for(srv, user);
+    struct roster *r = mod ? hashmap_get(&mod->rosters, user) : NULL;
+    if (!r) {
+        cb(srv, 0, ud);
+        return;
+    }
+    if (r->ready && !r->running && !r->ops) {
+        cb(srv, 1, ud);
+        return;
+    }
+    struct op *op = op_new(op_ready, NULL, NULL, false);
+    op->cb = cb;
+    op->ud = ud;
+    enqueue(r, op);
+}
+
 bool roster_foreach(struct server *srv, const char *user, enum roster_sub mask,
                     roster_contact_fn fn, void *ud)
 {

@@ -35,6 +35,15 @@ typedef void (*roster_sub_cb)(struct server *srv, int sub, void *ud);
 void roster_subscription(struct server *srv, const char *user, const char *contact,
                          roster_sub_cb cb, void *ud);
 
+/* Calls cb once the roster of 'user' (a local bare JID with a bound
+ * session) is loaded and every change queued before this call has been
+ * applied: cb(srv, 1, ud) then, cb(srv, 0, ud) when the roster is not in
+ * memory (no session, or no roster module on the host), cb(srv, -1, ud)
+ * when loading failed.  May run before roster_when_ready() returns.  A
+ * client can send presence before its roster finished loading: code that
+ * reacts to that presence with roster_foreach() waits here first. */
+void roster_when_ready(struct server *srv, const char *user, roster_sub_cb cb, void *ud);
+
 /* Synchronous, for users with a bound session (their roster is loaded
  * at bind, before the client can publish or send presence): calls fn for
  * every contact (bare JID) whose subscription has all the bits of 'mask'
