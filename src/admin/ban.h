@@ -116,7 +116,9 @@ void ban_check(struct server *srv, const char *user, const char *host,
  * <service-unavailable/>): a per-host cache of the ban state of accounts,
  * filled lazily from storage and kept current by ban_account and
  * unban_account.  The module that enforces bans (modules/adhoc.c, the
- * administration module) owns one per host.
+ * administration module) owns one per host.  Without it the rule still
+ * holds: a banned account has no session, so its messages reach the
+ * offline store, which calls ban_check() before storing and bounces them.
  */
 struct ban_cache;
 struct ban_cache *ban_cache_new(struct server *srv, const char *host);

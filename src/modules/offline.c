@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin/ban.h"
 #include "core/conf.h"
 #include "core/jid.h"
 #include "core/log.h"
@@ -86,7 +87,23 @@ static long long now_us(void)
 struct pending_store {
     struct server *srv;
     struct stanza *st;          /* the message as routed: referenced and held */
+    struct jid *to;             /* the recipient (bare) */
+    char *with;                 /* the sender's bare JID, or NULL */
+    char id[MAM_ID_LEN + 1];
+    long long stamp;
+    long long max_rows;
+    struct buf value;           /* the stored copy, with <delay/> */
 };
+
+static void pending_free(struct pending_store *p)
+{
+    stanza_unhold(p->st);
+    stanza_unref(p->st);
+    jid_free(p->to);
+    free(p->with);
+    buf_release(&p->value);
+    free(p);
+}
 
 static void stored(const struct store_result *res, void *ud)
 {
@@ -117,9 +134,28 @@ static void stored(const struct store_result *res, void *ud)
         log_error("offline: storing a message failed during shutdown (status %d)",
                   res->status);
     }
-    stanza_unhold(p->st);
-    stanza_unref(p->st);
-    free(p);
+    pending_free(p);
+}
+
+/* Issue 5: a banned account's messages are bounced, not stored (whether or
+ * not the module that caches ban states for the router is enabled). */
+static void ban_checked(void *ud, bool banned, const char *reason)
+{
+    (void)reason;               /* the operator's reason is not the sender's business */
+    struct pending_store *p = ud;
+    if (banned && !p->srv->stopping) {
+        router_bounce(p->srv, p->st, "cancel", "service-unavailable",
+                      "the recipient cannot receive messages");
+        pending_free(p);
+        return;
+    }
+    struct store_log_append_args a = {
+        .user = p->to->local, .host = p->to->domain, .area = AREA, .id = p->id,
+        .with = p->with, .stamp = p->stamp,
+        .value = p->value.data, .value_len = p->value.len,
+        .max_rows = p->max_rows, .need_account = true,
+    };
+    store_log_append(p->srv->store, &a, stored, p);
 }
 
 static enum hook_result on_offline_message(struct hook_event *ev, void *ud)
@@ -149,27 +185,20 @@ static enum hook_result on_offline_message(struct hook_event *ev, void *ud)
                                             "Offline Storage");
     xml_set_attr(copy->arena, d, "from", to->domain);
     xml_set_attr(copy->arena, d, "stamp", stamp_s);
-    struct buf b;
-    buf_init(&b);
-    xml_serialize(copy->root, XML_NS_CLIENT, &b);
-    stanza_unref(copy);
-
-    char id[MAM_ID_LEN + 1];
-    mam_new_id(id);
-    struct store_log_append_args a = {
-        .user = to->local, .host = to->domain, .area = AREA, .id = id,
-        .with = from ? from->bare : NULL, .stamp = stamp,
-        .value = b.data, .value_len = b.len,
-        .max_rows = conf->max_messages, .need_account = true,
-    };
-    struct pending_store *p = pl_malloc(sizeof(*p));
+    struct pending_store *p = pl_calloc(1, sizeof(*p));
     p->srv = ev->srv;
     p->st = stanza_ref(st);
     stanza_hold(st);
-    store_log_append(ev->srv->store, &a, stored, p);
-    buf_release(&b);
-    jid_free(to);
+    buf_init(&p->value);
+    xml_serialize(copy->root, XML_NS_CLIENT, &p->value);
+    stanza_unref(copy);
+    mam_new_id(p->id);
+    p->stamp = stamp;
+    p->max_rows = conf->max_messages;
+    p->with = from ? pl_strdup(from->bare) : NULL;
+    p->to = to;
     jid_free(from);
+    ban_check(ev->srv, to->local, to->domain, ban_checked, p);
     return HOOK_HANDLED;
 }
 

@@ -140,6 +140,24 @@ def test_messages_to_banned_account_bounce(server, clients):
     c.expect_message(body="welcome back")
 
 
+def test_banned_account_messages_bounce_without_adhoc(server_factory, clients):
+    """The offline store refuses a banned account's messages itself, so
+    the rule holds on hosts without the administration module too."""
+    s = server_factory(modules=("disco", "ping", "offline"))
+    user, _ = make_account(s)
+    sender = login(s, clients, make_account(s)[0], presence=True)
+    ban(s, user, "abuse")
+    id_ = sender.send_message("%s@localhost" % user, body="still there?")
+    el = sender.expect(lambda e: e.get("id") == id_, what="bounce")
+    assert stanza_error(el)[:2] == ("cancel", "service-unavailable"), tostr(el)
+    assert "abuse" not in tostr(el)          # the reason is for the user, not senders
+    assert s.ctl("unban_account", user, "localhost").returncode == 0
+    id_ = sender.send_message("%s@localhost" % user, body="welcome back")
+    sender.expect_nothing(lambda e: e.get("id") == id_, timeout=1.0)
+    c = login(s, clients, user, presence=True)
+    c.expect_message(body="welcome back")
+
+
 def test_unban_restores_login_with_old_password(server, clients):
     user, _ = make_account(server)
     c = login(server, clients, user)
