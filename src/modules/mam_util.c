@@ -12,6 +12,7 @@
 
 #include "core/jid.h"
 #include "core/mem.h"
+#include "storage/store.h"
 
 /* --- XEP-0082 §3.2 DateTime ---------------------------------------------- */
 
@@ -553,4 +554,18 @@ struct stanza *mam_parse_stored(const char *s, size_t len)
         o.st = NULL;
     }
     return o.st;
+}
+
+void mam_fill_fin(struct arena *a, struct xml_node *fin, const struct store_item *items,
+                  size_t n, long long count, bool complete)
+{
+    xml_set_attr(a, fin, "complete", complete ? "true" : "false");
+    struct xml_node *set = xml_add_child(a, fin, NS_RSM, "set");
+    if (n > 0) {
+        xml_add_text_child(a, set, NULL, "first", items[0].key);
+        xml_add_text_child(a, set, NULL, "last", items[n - 1].key);
+    }
+    char num[24];
+    snprintf(num, sizeof(num), "%lld", count);
+    xml_add_text_child(a, set, NULL, "count", num);
 }

@@ -138,4 +138,11 @@ void mam_new_id(char out[MAM_ID_LEN + 1]);
  * NULL when it is not well-formed. */
 struct stanza *mam_parse_stored(const char *s, size_t len);
 
+/* Fills an IQ result's <fin/> (XEP-0313 §4.1.2 with XEP-0059 §2.6):
+ * complete='true|false', and <set/> with the ids of the first and last of
+ * the n rows returned (none when n is 0) and the total count. */
+struct store_item;
+void mam_fill_fin(struct arena *a, struct xml_node *fin, const struct store_item *items,
+                  size_t n, long long count, bool complete);
+
 #endif

@@ -117,17 +117,8 @@ static void query_done(const struct store_result *res, void *ud)
         send_result(srv, q, to, &res->items[q->flip ? n - 1 - i : i]);
     struct stanza *r;
     struct xml_node *fin = iq_reply_result(q->req, NS_MAM, "fin", &r);
-    struct arena *a = r->arena;
     bool complete = q->count_only ? res->seq == 0 : !res->more;
-    xml_set_attr(a, fin, "complete", complete ? "true" : "false");
-    struct xml_node *set = xml_add_child(a, fin, NS_RSM, "set");
-    if (n > 0) {
-        xml_add_text_child(a, set, NULL, "first", res->items[0].key);
-        xml_add_text_child(a, set, NULL, "last", res->items[n - 1].key);
-    }
-    char count[24];
-    snprintf(count, sizeof(count), "%lld", res->seq);
-    xml_add_text_child(a, set, NULL, "count", count);
+    mam_fill_fin(r->arena, fin, res->items, n, res->seq, complete);
     router_route(srv, r);
     stanza_unref(r);
 out:
