@@ -74,10 +74,21 @@ ALL_MODULES = ("disco", "ping", "version", "time", "roster", "blocking",
                "mam", "carbons", "push", "stream_management", "csi")
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port the kernel says is free and that this process has not handed
+    out before: two calls in a row can otherwise get the same port, since
+    nothing is bound to it until parleyd starts (one server's c2s and http
+    listeners collided that way)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def sanitizer_lines(text):
