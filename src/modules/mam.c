@@ -480,31 +480,13 @@ static void mq_free(struct mam_q *mq)
 static void send_result(struct server *srv, struct session *s, const struct mam_q *mq,
                         const struct store_item *it)
 {
-    struct stanza *fwd = mam_parse_stored(it->value, it->value_len);
-    if (!fwd) {
+    struct stanza *msg = mam_result_message(it, mq->owner->bare, s->jid->full, mq->queryid);
+    if (!msg) {
         log_error("mam: archived message %s of %s is corrupt", it->key, mq->owner->bare);
         return;
     }
-    struct stanza *msg = stanza_new(XML_NS_CLIENT, "message");
-    struct arena *a = msg->arena;
-    char id[MAM_ID_LEN + 1];
-    mam_new_id(id);
-    xml_set_attr(a, msg->root, "to", s->jid->full);
-    xml_set_attr(a, msg->root, "from", mq->owner->bare);
-    xml_set_attr(a, msg->root, "id", id);
-    struct xml_node *res = xml_add_child(a, msg->root, NS_MAM, "result");
-    if (mq->queryid)
-        xml_set_attr(a, res, "queryid", mq->queryid);
-    xml_set_attr(a, res, "id", it->key);
-    struct xml_node *f = xml_add_child(a, res, NS_FORWARD, "forwarded");
-    struct xml_node *d = xml_add_child(a, f, NS_DELAY, "delay");
-    char stamp[MAM_STAMP_MAX];
-    mam_format_datetime(it->stamp, stamp);
-    xml_set_attr(a, d, "stamp", stamp);
-    xml_append(f, xml_copy(a, fwd->root));
     sm_deliver(srv, s, msg);
     stanza_unref(msg);
-    stanza_unref(fwd);
 }
 
 static void query_done(const struct store_result *res, void *ud)
@@ -567,14 +549,8 @@ static void run_query(struct server *srv, struct stanza *req, struct xml_node *p
     mq->nids = q.nids;
     mq->flip = q.flip;
     mq->count_only = q.max == 0;
-    struct store_log_query_args args = {
-        .user = owner->local, .host = owner->domain, .area = AREA,
-        .with = q.with, .start = q.start, .end = q.end,
-        .after_id = q.after_id, .before_id = q.before_id,
-        .ids = q.nids ? q.ids : NULL,
-        /* RSM <max>0</max> (XEP-0059 §2.7) asks for the count only. */
-        .limit = q.max == 0 ? 1 : q.max, .reverse = q.reverse,
-    };
+    struct store_log_query_args args;
+    mam_query_store_args(&q, owner->local, owner->domain, AREA, &args);
     store_log_query(srv->store, &args, query_done, mq);
     arena_free(a);
 }

@@ -569,3 +569,42 @@ void mam_fill_fin(struct arena *a, struct xml_node *fin, const struct store_item
     snprintf(num, sizeof(num), "%lld", count);
     xml_add_text_child(a, set, NULL, "count", num);
 }
+
+void mam_query_store_args(const struct mam_query *q, const char *user, const char *host,
+                          const char *area, struct store_log_query_args *out)
+{
+    *out = (struct store_log_query_args){
+        .user = user, .host = host, .area = area,
+        .with = q->with, .start = q->start, .end = q->end,
+        .after_id = q->after_id, .before_id = q->before_id,
+        .ids = q->nids ? q->ids : NULL,
+        .limit = q->max == 0 ? 1 : q->max, .reverse = q->reverse,
+    };
+}
+
+struct stanza *mam_result_message(const struct store_item *it, const char *from,
+                                  const char *to, const char *queryid)
+{
+    struct stanza *fwd = mam_parse_stored(it->value, it->value_len);
+    if (!fwd)
+        return NULL;
+    struct stanza *msg = stanza_new(XML_NS_CLIENT, "message");
+    struct arena *a = msg->arena;
+    char id[MAM_ID_LEN + 1];
+    mam_new_id(id);
+    xml_set_attr(a, msg->root, "to", to);
+    xml_set_attr(a, msg->root, "from", from);
+    xml_set_attr(a, msg->root, "id", id);
+    struct xml_node *res = xml_add_child(a, msg->root, NS_MAM, "result");
+    if (queryid)
+        xml_set_attr(a, res, "queryid", queryid);
+    xml_set_attr(a, res, "id", it->key);
+    struct xml_node *f = xml_add_child(a, res, NS_FORWARD, "forwarded");
+    struct xml_node *d = xml_add_child(a, f, NS_DELAY, "delay");
+    char stamp[MAM_STAMP_MAX];
+    mam_format_datetime(it->stamp, stamp);
+    xml_set_attr(a, d, "stamp", stamp);
+    xml_append(f, xml_copy(a, fwd->root));
+    stanza_unref(fwd);
+    return msg;
+}

@@ -145,4 +145,18 @@ struct store_item;
 void mam_fill_fin(struct arena *a, struct xml_node *fin, const struct store_item *items,
                   size_t n, long long count, bool complete);
 
+/* The store query a parsed MAM query asks for, in (user, host, area):
+ * RSM <max>0</max> (XEP-0059 §2.7) asks for the count only, so one row
+ * is enough.  Strings stay borrowed from q. */
+struct store_log_query_args;
+void mam_query_store_args(const struct mam_query *q, const char *user, const char *host,
+                          const char *area, struct store_log_query_args *out);
+
+/* One XEP-0313 §4.2 result message for archived row 'it': from the
+ * archive's JID to the querier, <result queryid id><forwarded><delay/>
+ * <message/></forwarded></result>.  NULL when the stored value does not
+ * parse (the caller logs it). */
+struct stanza *mam_result_message(const struct store_item *it, const char *from,
+                                  const char *to, const char *queryid);
+
 #endif

@@ -66,31 +66,13 @@ static void rq_free(struct room_q *q)
 static void send_result(struct server *srv, const struct room_q *q, const char *to,
                         const struct store_item *it)
 {
-    struct stanza *fwd = mam_parse_stored(it->value, it->value_len);
-    if (!fwd) {
+    struct stanza *msg = mam_result_message(it, q->room_jid, to, q->queryid);
+    if (!msg) {
         log_error("muc: archived message %s of %s is corrupt", it->key, q->room_jid);
         return;
     }
-    struct stanza *msg = stanza_new(XML_NS_CLIENT, "message");
-    struct arena *a = msg->arena;
-    char id[MAM_ID_LEN + 1];
-    mam_new_id(id);
-    xml_set_attr(a, msg->root, "to", to);
-    xml_set_attr(a, msg->root, "from", q->room_jid);
-    xml_set_attr(a, msg->root, "id", id);
-    struct xml_node *res = xml_add_child(a, msg->root, NS_MAM, "result");
-    if (q->queryid)
-        xml_set_attr(a, res, "queryid", q->queryid);
-    xml_set_attr(a, res, "id", it->key);
-    struct xml_node *f = xml_add_child(a, res, NS_FORWARD, "forwarded");
-    struct xml_node *d = xml_add_child(a, f, NS_DELAY, "delay");
-    char stamp[MAM_STAMP_MAX];
-    mam_format_datetime(it->stamp, stamp);
-    xml_set_attr(a, d, "stamp", stamp);
-    xml_append(f, xml_copy(a, fwd->root));
     router_route(srv, msg);
     stanza_unref(msg);
-    stanza_unref(fwd);
 }
 
 static void query_done(const struct store_result *res, void *ud)
@@ -152,13 +134,8 @@ void muc_iq_mam(struct muc_service *svc, struct muc_room *room, struct stanza *s
     rq->nids = mq.nids;
     rq->flip = mq.flip;
     rq->count_only = mq.max == 0;
-    struct store_log_query_args args = {
-        .user = room->name, .host = svc->domain, .area = AREA,
-        .with = mq.with, .start = mq.start, .end = mq.end,
-        .after_id = mq.after_id, .before_id = mq.before_id,
-        .ids = mq.nids ? mq.ids : NULL,
-        .limit = mq.max == 0 ? 1 : mq.max, .reverse = mq.reverse,
-    };
+    struct store_log_query_args args;
+    mam_query_store_args(&mq, room->name, svc->domain, AREA, &args);
     store_log_query(srv->store, &args, query_done, rq);
     arena_free(a);
 }
