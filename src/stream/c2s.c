@@ -2192,16 +2192,26 @@ static void fast_issue_stored(const struct store_result *res, void *ud)
     fast_job_end(j);
 }
 
+/* The user's FAST record arrived for job j: false (and the job ended) when
+ * its stream is gone; else j->rec holds the record, empty when there was
+ * none or it did not decode. */
+static bool fast_job_loaded(struct fast_job *j, const struct store_result *res)
+{
+    if (j->c->closing || j->c->srv->stopping) {
+        fast_job_end(j);
+        return false;
+    }
+    if (res->status != STORE_OK || fast_rec_decode(res->value, &j->rec) < 0)
+        memset(&j->rec, 0, sizeof(j->rec));
+    return true;
+}
+
 static void fast_issue_loaded(const struct store_result *res, void *ud)
 {
     struct fast_job *j = ud;
     struct c2s *c = j->c;
-    if (c->closing || c->srv->stopping) {
-        fast_job_end(j);
+    if (!fast_job_loaded(j, res))
         return;
-    }
-    if (res->status != STORE_OK || fast_rec_decode(res->value, &j->rec) < 0)
-        memset(&j->rec, 0, sizeof(j->rec));
     /* §3.5: a new token goes to the 'new' slot; one issued before and
      * never used is replaced (SHOULD invalidate). */
     struct fast_slot *s = &j->rec.slot_new;
@@ -2266,12 +2276,8 @@ static void fast_rec_loaded(const struct store_result *res, void *ud)
 {
     struct fast_job *j = ud;
     struct c2s *c = j->c;
-    if (c->closing || c->srv->stopping) {
-        fast_job_end(j);
+    if (!fast_job_loaded(j, res))
         return;
-    }
-    if (res->status != STORE_OK || fast_rec_decode(res->value, &j->rec) < 0)
-        memset(&j->rec, 0, sizeof(j->rec));
     char bare[2 * JID_PART_MAX + 2];
     snprintf(bare, sizeof(bare), "%s@%s", j->user, c->host);
     int64_t now = (int64_t)time(NULL);
