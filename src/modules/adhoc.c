@@ -28,10 +28,8 @@
  *   Each command runs registry commands through cmd_dispatch() with origin
  *   "adhoc", so arguments are checked and logged exactly as for parleyctl.
  *
- * Disco: disco.c owns the host's disco#info/#items handlers and knows no
- * nodes.  Once every module of the host has loaded (a zero-delay timer),
- * this module takes over those two keys, answers the commands nodes
- * itself and passes every other query to the handler it replaced.
+ * Disco: the commands node and each command's node are registered with
+ * pl_disco_node(); disco.c hands queries about them here.
  *
  * Bans (admin/ban.h): a HOOK_STANZA_IN handler bounces messages to banned
  * accounts with <service-unavailable/>, from a per-host cache owned here.
@@ -156,9 +154,6 @@ struct adhoc {
     struct ban_cache *bans;
     struct hashmap sessions;    /* sessionid -> struct session_rec */
     unsigned long long next_session;
-    struct event *wrap_timer;   /* takes over disco once the host has loaded */
-    iq_handler_fn prev_info, prev_items;    /* disco.c's handlers, or NULL */
-    void *prev_info_ud, *prev_items_ud;
 };
 
 struct ban_cache *ban_cache_of(struct server *srv, const char *host)
@@ -789,17 +784,8 @@ out:
 
 static void disco_items(struct server *srv, struct stanza *req, struct xml_node *q, void *ud)
 {
+    (void)q;
     struct pl_module_ctx *m = ud;
-    struct adhoc *ad = m->data;
-    const char *node = xml_attr(q, "node");
-    if (!node || strcmp(node, NS_COMMANDS) != 0 ||
-        strcmp(xml_attr(req->root, "type"), "get") != 0) {
-        if (ad->prev_items)
-            ad->prev_items(srv, req, q, ad->prev_items_ud);
-        else
-            router_bounce(srv, req, "cancel", "service-unavailable", NULL);
-        return;
-    }
     struct jid *from = jid_parse(xml_attr(req->root, "from"));
     struct stanza *r;
     struct xml_node *rq = iq_reply_result(req, NS_DISCO_ITEMS, "query", &r);
@@ -821,18 +807,10 @@ static void disco_items(struct server *srv, struct stanza *req, struct xml_node 
 
 static void disco_info(struct server *srv, struct stanza *req, struct xml_node *q, void *ud)
 {
-    struct pl_module_ctx *m = ud;
-    struct adhoc *ad = m->data;
+    (void)ud;
+    /* disco.c calls this only for the nodes registered below */
     const char *node = xml_attr(q, "node");
-    const struct adhoc_cmd *cmd = node ? find_command(node) : NULL;
-    bool list = node && strcmp(node, NS_COMMANDS) == 0;
-    if ((!cmd && !list) || strcmp(xml_attr(req->root, "type"), "get") != 0) {
-        if (ad->prev_info)
-            ad->prev_info(srv, req, q, ad->prev_info_ud);
-        else
-            router_bounce(srv, req, "cancel", "service-unavailable", NULL);
-        return;
-    }
+    const struct adhoc_cmd *cmd = find_command(node);
     struct jid *from = jid_parse(xml_attr(req->root, "from"));
     bool admin = from && is_admin(srv, from);
     jid_free(from);
@@ -858,33 +836,6 @@ static void disco_info(struct server *srv, struct stanza *req, struct xml_node *
         xml_set_attr(a, xml_add_child(a, rq, NULL, "feature"), "var", NS_XDATA);
     router_route(srv, r);
     stanza_unref(r);
-}
-
-/* Once all of the host's modules have loaded: take over disco's two keys,
- * remembering its handlers for the queries that are not about commands. */
-static void wrap_disco(evutil_socket_t fd, short what, void *ud)
-{
-    struct pl_module_ctx *m = ud;
-    struct adhoc *ad = m->data;
-    struct router *r = m->srv->router;
-    static const char *const nss[] = { NS_DISCO_INFO, NS_DISCO_ITEMS };
-    for (size_t i = 0; i < PL_ARRAY_LEN(nss); i++) {
-        struct buf key = BUF_INIT;
-        buf_printf(&key, "%s\x1f%s", m->host, nss[i]);   /* router.c's iq_key */
-        const struct iq_handler *h = hashmap_get(&r->iq[IQ_TO_HOST], key.data);
-        buf_release(&key);
-        iq_handler_fn fn = h && h->owner != m ? h->fn : NULL;
-        void *hud = h && h->owner != m ? h->ud : NULL;
-        if (i == 0) {
-            ad->prev_info = fn;
-            ad->prev_info_ud = hud;
-            pl_iq_handle(m, IQ_TO_HOST, nss[i], disco_info);
-        } else {
-            ad->prev_items = fn;
-            ad->prev_items_ud = hud;
-            pl_iq_handle(m, IQ_TO_HOST, nss[i], disco_items);
-        }
-    }
 }
 
 /* --- bans ------------------------------------------------------------------------ */
@@ -921,9 +872,11 @@ static int adhoc_load(struct pl_module_ctx *m)
      * message to a banned account is refused before anything keeps it. */
     pl_hook(m, HOOK_STANZA_IN, on_stanza_in, PRIO_BLOCKING - 5);
     pl_hook(m, HOOK_ACCOUNT_DELETED, on_account_deleted, PRIO_BLOCKING - 5);
-    ad->wrap_timer = evtimer_new(m->srv->base, wrap_disco, m);
-    struct timeval zero = { 0, 0 };
-    evtimer_add(ad->wrap_timer, &zero);
+    /* XEP-0050 §2.2 the command list, §2.3 each command's node */
+    pl_disco_node(m, IQ_TO_HOST, NS_DISCO_ITEMS, NS_COMMANDS, disco_items);
+    pl_disco_node(m, IQ_TO_HOST, NS_DISCO_INFO, NS_COMMANDS, disco_info);
+    for (size_t i = 0; i < PL_ARRAY_LEN(commands); i++)
+        pl_disco_node(m, IQ_TO_HOST, NS_DISCO_INFO, commands[i].node, disco_info);
     return 0;
 }
 
@@ -932,7 +885,6 @@ static void adhoc_unload(struct pl_module_ctx *m)
     struct adhoc *ad = m->data;
     if (!ad)
         return;
-    event_free(ad->wrap_timer);
     const char *k;
     void *v;
     for (size_t i = 0; hashmap_next(&ad->sessions, &i, &k, &v);)

@@ -6,11 +6,16 @@
  * (answered by the server on its behalf, RFC 6121 §8.5.2.1.3) the account
  * identity and the features registered for accounts.
  *
+ * A query with a 'node' goes to the module that registered that node
+ * (pl_disco_node: the ad-hoc commands of XEP-0050 §2), else gets
+ * <item-not-found/>.
+ *
  * disco#items on the domain lists the local services that are its
  * subdomains (router_service_register(): the XEP-0045 service
  * conference.<host>), so clients find the MUC service (XEP-0045 §6.1,
  * XEP-0030 §4).  An account's items are empty.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,15 +30,36 @@
 #define NS_DISCO_INFO  "http://jabber.org/protocol/disco#info"
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 
+/* A query with a 'node': handed to the module that registered the node
+ * (pl_disco_node), else <item-not-found/> (XEP-0030 §3.2 / §4.2: "If the
+ * node does not exist ...").  True when the query had a node. */
+static bool to_node(struct server *srv, struct stanza *req, struct xml_node *q,
+                    enum iq_target t, const char *ns)
+{
+    const char *node = xml_attr(q, "node");
+    if (!node)
+        return false;
+    /* The host whose nodes apply: the one addressed, or for an IQ without
+     * 'to' (RFC 6120 §10.3) the sender's own. */
+    const char *addr = xml_attr(req->root, "to");
+    struct jid *j = jid_parse(addr ? addr : xml_attr(req->root, "from"));
+    struct buf key = BUF_INIT;
+    disco_node_ns(&key, ns, node);
+    const struct iq_handler *h = j ? router_iq_find(srv->router, j->domain, t, key.data) : NULL;
+    buf_release(&key);
+    jid_free(j);
+    if (h)
+        h->fn(srv, req, q, h->ud);
+    else
+        router_bounce(srv, req, "cancel", "item-not-found", NULL);
+    return true;
+}
+
 static void answer_info(struct server *srv, struct stanza *req, struct xml_node *q,
                         enum iq_target t, const char *category, const char *type)
 {
-    const char *node = xml_attr(q, "node");
-    if (node) {
-        /* No nodes are published yet (XEP-0030 §3.1: item-not-found). */
-        router_bounce(srv, req, "cancel", "item-not-found", NULL);
+    if (to_node(srv, req, q, t, NS_DISCO_INFO))
         return;
-    }
     struct stanza *r;
     struct xml_node *rq = iq_reply_result(req, NS_DISCO_INFO, "query", &r);
     struct arena *a = r->arena;
@@ -121,17 +147,15 @@ static void list_services(struct server *srv, struct arena *a, struct xml_node *
     free(v);
 }
 
-static void items(struct server *srv, struct stanza *req, struct xml_node *q, void *ud)
+static void items(struct server *srv, struct stanza *req, struct xml_node *q,
+                  enum iq_target t)
 {
-    (void)ud;
     if (strcmp(xml_attr(req->root, "type"), "get") != 0 || strcmp(q->name, "query") != 0) {
         router_bounce(srv, req, "cancel", "feature-not-implemented", NULL);
         return;
     }
-    if (xml_attr(q, "node")) {
-        router_bounce(srv, req, "cancel", "item-not-found", NULL);
+    if (to_node(srv, req, q, t, NS_DISCO_ITEMS))
         return;
-    }
     struct stanza *r;
     struct xml_node *rq = iq_reply_result(req, NS_DISCO_ITEMS, "query", &r);
     const char *to = xml_attr(req->root, "to");
@@ -141,12 +165,24 @@ static void items(struct server *srv, struct stanza *req, struct xml_node *q, vo
     stanza_unref(r);
 }
 
+static void host_items(struct server *srv, struct stanza *req, struct xml_node *q, void *ud)
+{
+    (void)ud;
+    items(srv, req, q, IQ_TO_HOST);
+}
+
+static void bare_items(struct server *srv, struct stanza *req, struct xml_node *q, void *ud)
+{
+    (void)ud;
+    items(srv, req, q, IQ_TO_BARE);
+}
+
 static int disco_load(struct pl_module_ctx *m)
 {
     pl_iq_handle(m, IQ_TO_HOST, NS_DISCO_INFO, host_info);
-    pl_iq_handle(m, IQ_TO_HOST, NS_DISCO_ITEMS, items);
+    pl_iq_handle(m, IQ_TO_HOST, NS_DISCO_ITEMS, host_items);
     pl_iq_handle(m, IQ_TO_BARE, NS_DISCO_INFO, bare_info);
-    pl_iq_handle(m, IQ_TO_BARE, NS_DISCO_ITEMS, items);
+    pl_iq_handle(m, IQ_TO_BARE, NS_DISCO_ITEMS, bare_items);
     for (int t = 0; t < IQ_TARGET_COUNT; t++) {
         pl_disco_feature(m, (enum iq_target)t, NS_DISCO_INFO);
         pl_disco_feature(m, (enum iq_target)t, NS_DISCO_ITEMS);

@@ -121,6 +121,20 @@ void pl_disco_feature(struct pl_module_ctx *m, enum iq_target t, const char *var
     router_feature_add(m->srv->router, m->host, t, var, m);
 }
 
+void disco_node_ns(struct buf *out, const char *ns, const char *node)
+{
+    buf_printf(out, "%s\x1e%s", ns, node);
+}
+
+void pl_disco_node(struct pl_module_ctx *m, enum iq_target t, const char *ns,
+                   const char *node, iq_handler_fn fn)
+{
+    struct buf key = BUF_INIT;
+    disco_node_ns(&key, ns, node);
+    router_iq_register(m->srv->router, m->host, t, key.data, fn, m, m);
+    buf_release(&key);
+}
+
 void pl_hook(struct pl_module_ctx *m, enum hook_id id, hook_fn fn, int prio)
 {
     hooks_add(&m->srv->router->hooks, id, m->host, fn, m, prio, m);

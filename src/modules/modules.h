@@ -51,6 +51,18 @@ void pl_hook(struct pl_module_ctx *m, enum hook_id id, hook_fn fn, int prio);
 #define DISCO_IDENTITY_PREFIX "@identity "
 void pl_disco_identity(struct pl_module_ctx *m, enum iq_target t, const char *category,
                        const char *type);
+/* A node of the host's (IQ_TO_HOST) or every account's (IQ_TO_BARE) service
+ * discovery: disco.c hands a query of namespace ns (disco#info or
+ * disco#items) whose 'node' attribute equals node to fn (XEP-0030 §3.2,
+ * §4.2); a node nobody registered gets <item-not-found/>.  Kept in the
+ * router's IQ table under disco_node_ns(ns, node), so it goes with the
+ * instance like any other registration. */
+void pl_disco_node(struct pl_module_ctx *m, enum iq_target t, const char *ns,
+                   const char *node, iq_handler_fn fn);
+/* The IQ table key for a disco node: "ns#node" with '\x1e' as separator,
+ * which neither a namespace URI nor a registered node contains.  Written
+ * into out (released by the caller). */
+void disco_node_ns(struct buf *out, const char *ns, const char *node);
 /* A serialized stream feature element offered on this host's streams. */
 void pl_stream_feature(struct pl_module_ctx *m, enum stream_stage stage, const char *xml);
 /* A handler for IQs (payload namespace ns) sent before authentication. */

@@ -205,17 +205,30 @@ void router_preauth_register(struct router *r, const char *host, const char *ns,
     free(hashmap_put(&r->preauth, h->key, h));
 }
 
-const struct iq_handler *router_preauth_find(struct router *r, const char *host,
-                                             const char *ns)
+/* The handler under "host\x1fns" in map, or NULL. */
+static struct iq_handler *handler_find(const struct hashmap *map, const char *host,
+                                       const char *ns)
 {
     char stack_key[512];
     size_t klen = iq_key_len(host, ns);
     char *key = klen <= sizeof(stack_key) ? stack_key : pl_malloc(klen);
     iq_key(key, host, ns);
-    struct iq_handler *h = hashmap_get(&r->preauth, key);
+    struct iq_handler *h = hashmap_get(map, key);
     if (key != stack_key)
         free(key);
     return h;
+}
+
+const struct iq_handler *router_preauth_find(struct router *r, const char *host,
+                                             const char *ns)
+{
+    return handler_find(&r->preauth, host, ns);
+}
+
+const struct iq_handler *router_iq_find(struct router *r, const char *host,
+                                        enum iq_target t, const char *ns)
+{
+    return handler_find(&r->iq[t], host, ns);
 }
 
 static void unregister_iq(struct hashmap *m, const void *owner)
@@ -397,13 +410,7 @@ static void dispatch_iq(struct server *srv, struct stanza *st,
         router_bounce(srv, st, "modify", "bad-request", "IQ get/set needs one child element");
         return;
     }
-    char stack_key[512];
-    size_t klen = iq_key_len(host, payload->ns);
-    char *key = klen <= sizeof(stack_key) ? stack_key : pl_malloc(klen);
-    iq_key(key, host, payload->ns);
-    struct iq_handler *h = hashmap_get(&srv->router->iq[t], key);
-    if (key != stack_key)
-        free(key);
+    struct iq_handler *h = handler_find(&srv->router->iq[t], host, payload->ns);
     if (!h) {
         router_bounce(srv, st, "cancel", "service-unavailable", NULL);
         return;

@@ -145,6 +145,10 @@ void router_preauth_register(struct router *r, const char *host, const char *ns,
 /* The pre-authentication handler for (host, ns), or NULL. */
 const struct iq_handler *router_preauth_find(struct router *r, const char *host,
                                              const char *ns);
+/* The handler registered for IQs of namespace ns to target t on host, or
+ * NULL (disco.c looks up node handlers registered by pl_disco_node). */
+const struct iq_handler *router_iq_find(struct router *r, const char *host,
+                                        enum iq_target t, const char *ns);
 /*
  * Local services: a module serves a whole domain that is not a virtual
  * host (the XEP-0045 service conference.example.org).  Every stanza whose

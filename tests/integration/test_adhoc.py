@@ -153,6 +153,31 @@ def test_command_node_info(admin, user):
     assert stanza_error(el)[:2] == ("cancel", "forbidden"), tostr(el)
 
 
+def test_other_nodes_are_not_found(admin):
+    """disco.c hands only the registered nodes to the module (XEP-0030
+    §3.2/§4.2): any other node, on info or items, is <item-not-found/>,
+    also on an account's bare JID where no commands are registered."""
+    for ns in (NS_DISCO_INFO, NS_DISCO_ITEMS):
+        el = admin.iq("get", "<query xmlns='%s' node='%s#no-such'/>" % (ns, NS_ADMIN),
+                      to="localhost")
+        assert stanza_error(el)[:2] == ("cancel", "item-not-found"), tostr(el)
+        el = admin.iq("get", "<query xmlns='%s' node='%s'/>" % (ns, NS_COMMANDS),
+                      to=admin.jid.split("/")[0])
+        assert stanza_error(el)[:2] == ("cancel", "item-not-found"), tostr(el)
+
+
+def test_commands_node_absent_without_module(server_factory, clients):
+    """The commands node belongs to the adhoc instance of its host: a host
+    whose modules do not include adhoc has no such node."""
+    s = server_factory(modules=["disco", "ping"])
+    name, pw = make_account(s)
+    c = clients(s.c2s_port)
+    c.login(name, pw)
+    for ns in (NS_DISCO_INFO, NS_DISCO_ITEMS):
+        el = c.iq("get", "<query xmlns='%s' node='%s'/>" % (ns, NS_COMMANDS), to="localhost")
+        assert stanza_error(el)[:2] == ("cancel", "item-not-found"), tostr(el)
+
+
 # --- execution --------------------------------------------------------------------
 
 def test_add_user_multi_stage(server, admin, clients):
