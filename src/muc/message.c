@@ -3,8 +3,10 @@
  * messages, §7.8 invitations (mediated, §7.8.2) and declines (§7.8.3),
  * §7.13 / §8.6 voice requests and their approval, §8.1 subject changes,
  * §7.2.14 history and §7.2.15 subject on entering), IQs to occupants
- * (§7.5 is silent; forwarded with the occupant's room JID) and XEP-0410
- * self-ping, XEP-0359 stanza ids set by the room and XEP-0421 occupant ids.
+ * (§17.4: forwarded to one session of the nick under a fresh id and the
+ * answer routed back to the asking session; see the comment there) and
+ * XEP-0410 self-ping (§3.3 answered by the room), XEP-0359 stanza ids set
+ * by the room and XEP-0421 occupant ids.
  * Direct invitations (XEP-0249) travel user to user and never reach here.
  */
 #include "muc/muc.h"
@@ -548,7 +550,118 @@ void muc_message(struct muc_service *svc, struct stanza *st, const struct jid *t
               "messages to a room are groupchat, invitations, declines or voice requests");
 }
 
-/* --- IQs to occupants (§7.5 note, XEP-0410) --------------------------------- */
+/* --- IQs to occupants (§17.4, XEP-0410) ------------------------------------ */
+
+/*
+ * §17.4: in a semi-anonymous room an IQ to an occupant JID is forwarded
+ * to the occupant's real JID without revealing either real JID.  With a
+ * multi-session nick (§7.2.8) the XEP says nothing on IQs (§7.2.8 covers
+ * messages; the glossary leaves multi-session nicks undefined) and
+ * XEP-0410 §3.2 has the request "forwarded to any one of [the user's]
+ * joined clients".  An IQ has exactly one answer (RFC 6120 §8.2.3), so
+ * it goes to ONE session: the nick's first (longest joined) one, under a
+ * fresh id remembered here, and the answer goes back to the very session
+ * that asked with its own id (an answer to a copy sent to every session
+ * would have to be merged or dropped).  Never silently lost: if that
+ * session leaves the room before answering, the asker gets
+ * <item-not-found/> (the answer it would get asking now: XEP-0410 §4
+ * names it for an occupant gone under that nick), and when too many
+ * IQs wait in one room the oldest gets <resource-constraint/>.
+ */
+struct muc_iq_pending {
+    char id[MAM_ID_LEN + 5];    /* "muc-" + random: the forwarded IQ's id */
+    struct stanza *req;         /* the asker's IQ (ref): 'from' and 'id' */
+    char *target;               /* full JID of the session asked, owned */
+    struct muc_iq_pending *next;
+};
+
+static void pending_free(struct muc_iq_pending *p)
+{
+    stanza_unref(p->req);
+    free(p->target);
+    free(p);
+}
+
+/* Unlinks and returns the entry 'prev_next' points at. */
+static struct muc_iq_pending *pending_take(struct muc_room *room,
+                                           struct muc_iq_pending **prev_next)
+{
+    struct muc_iq_pending *p = *prev_next;
+    *prev_next = p->next;
+    room->niq_pending--;
+    return p;
+}
+
+static void pending_add(struct muc_room *room, struct stanza *req, const char *target,
+                        char id_out[MAM_ID_LEN + 5])
+{
+    struct server *srv = room->svc->srv;
+    if (room->niq_pending >= MUC_IQ_PENDING_MAX) {
+        struct muc_iq_pending *old = pending_take(room, &room->iq_pending);
+        muc_error(srv, old->req, "wait", "resource-constraint",
+                  "too many IQs to occupants of this room await an answer");
+        pending_free(old);
+    }
+    struct muc_iq_pending *p = pl_calloc(1, sizeof(*p));
+    memcpy(p->id, "muc-", 4);
+    mam_new_id(p->id + 4);
+    p->req = stanza_ref(req);
+    p->target = pl_strdup(target);
+    struct muc_iq_pending **tail = &room->iq_pending;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = p;
+    room->niq_pending++;
+    memcpy(id_out, p->id, sizeof(p->id));
+}
+
+void muc_iq_session_gone(struct muc_room *room, const struct muc_occupant *occ)
+{
+    for (struct muc_iq_pending **pp = &room->iq_pending; *pp;) {
+        if (strcmp((*pp)->target, occ->real->full) != 0) {
+            pp = &(*pp)->next;
+            continue;
+        }
+        struct muc_iq_pending *p = pending_take(room, pp);
+        if (!room->svc->srv->stopping)
+            muc_error(room->svc->srv, p->req, "cancel", "item-not-found",
+                      "the occupant left the room before answering");
+        pending_free(p);
+    }
+}
+
+void muc_iq_pending_release(struct muc_room *room)
+{
+    while (room->iq_pending)
+        pending_free(pending_take(room, &room->iq_pending));
+}
+
+/* An answer (result or error) from the session an IQ was forwarded to:
+ * back to the asker, from the answerer's occupant JID, with the asker's
+ * id.  Only the session asked may answer (the id alone is no proof). */
+static void iq_answer(struct muc_room *room, struct stanza *st, const struct jid *from,
+                      struct muc_occupant *occ)
+{
+    const char *id = xml_attr(st->root, "id");
+    struct muc_iq_pending **pp = &room->iq_pending;
+    while (*pp && !(id && strcmp((*pp)->id, id) == 0 &&
+                    strcmp((*pp)->target, from->full) == 0))
+        pp = &(*pp)->next;
+    if (!*pp)
+        return;     /* no request of ours: answers are never answered (RFC 6120 §8.2.3) */
+    struct muc_iq_pending *p = pending_take(room, pp);
+    struct stanza *c = stanza_copy(st);
+    struct arena *a = c->arena;
+    /* The answerer is still an occupant (its leaving removes the entry);
+     * without a session in the room (an error bounced by its server),
+     * the address the asker used stands in. */
+    xml_set_attr(a, c->root, "from", occ ? occ->room_jid : xml_attr(p->req->root, "to"));
+    xml_set_attr(a, c->root, "to", xml_attr(p->req->root, "from"));
+    xml_set_attr(a, c->root, "id", xml_attr(p->req->root, "id"));
+    router_route(room->svc->srv, c);
+    stanza_unref(c);
+    pending_free(p);
+}
 
 void muc_iq_occupant(struct muc_service *svc, struct stanza *st, const struct jid *to,
                      const struct jid *from)
@@ -557,29 +670,27 @@ void muc_iq_occupant(struct muc_service *svc, struct stanza *st, const struct ji
     const char *type = xml_attr(st->root, "type");
     bool req = type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
     struct muc_room *room = muc_room_find(svc, to->local);
+    if (room && room->locked && muc_affil_of(room, from->bare) != MUC_AFFIL_OWNER)
+        room = NULL;
     struct muc_occupant *occ = room ? muc_occupant_by_real(room, from->full) : NULL;
-    struct muc_occupant *target = room ? muc_occupant_by_nick(room, to->resource) : NULL;
     if (!req) {
-        /* An answer to a forwarded IQ: back to the asker, from the
-         * answerer's room JID.  Answers from non-occupants end here. */
-        if (occ && target) {
-            struct stanza *c = stanza_copy(st);
-            xml_set_attr(c->arena, c->root, "from", occ->room_jid);
-            xml_set_attr(c->arena, c->root, "to", target->real->full);
-            router_route(srv, c);
-            stanza_unref(c);
-        }
+        if (room && type && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0))
+            iq_answer(room, st, from, occ);
         return;
     }
     if (!occ) {
-        /* XEP-0410 §3: a client that is not joined learns it this way. */
+        /* XEP-0410 §3.2: a client that is not joined (or whose room is
+         * gone) learns it by <not-acceptable/> and rejoins; §17.4 only
+         * occupants talk to occupants through the room. */
         muc_error(srv, st, "cancel", "not-acceptable", "you are not an occupant of this room");
         return;
     }
+    struct muc_occupant *target = muc_occupant_by_nick(room, to->resource);
     struct xml_node *q = xml_child(st->root, NULL, NULL);
     if (target && strcmp(target->nick, occ->nick) == 0 && q && xml_is(q, NS_PING_MUC, "ping")) {
-        /* XEP-0410 §3: self-ping answered by the service (for each
-         * session of a multi-session nick). */
+        /* XEP-0410 §3.3: self-ping answered by the service (for each
+         * session of a multi-session nick), advertised as
+         * muc#self-ping-optimization on the room. */
         struct stanza *r;
         iq_reply_result(st, NULL, NULL, &r);
         router_route(srv, r);
@@ -590,9 +701,16 @@ void muc_iq_occupant(struct muc_service *svc, struct stanza *st, const struct ji
         muc_error(srv, st, "cancel", "item-not-found", "no occupant with that nickname");
         return;
     }
+    if (!xml_attr(st->root, "id")) {
+        muc_error(srv, st, "modify", "bad-request", "an IQ needs an id (RFC 6120 §8.2.3)");
+        return;
+    }
+    char id[MAM_ID_LEN + 5];
+    pending_add(room, st, target->real->full, id);
     struct stanza *c = stanza_copy(st);
     xml_set_attr(c->arena, c->root, "from", occ->room_jid);
     xml_set_attr(c->arena, c->root, "to", target->real->full);
+    xml_set_attr(c->arena, c->root, "id", id);
     router_route(srv, c);
     stanza_unref(c);
 }

@@ -10,6 +10,8 @@
  *               voice requests, IQs to occupants and self-ping (XEP-0410)
  *   admin.c     muc#admin and muc#owner: roles, affiliations, config,
  *               destruction (§8-§10)
+ *   register.c  registering with a room (§7.10) and the reserved nickname
+ *               (§7.12)
  *   persist.c   persistent rooms in storage
  *   archive.c   the room archive (XEP-0313 §5) and stanza ids (XEP-0359)
  */
@@ -40,6 +42,10 @@ struct arena;
 #define NS_OCCUPANT_ID  "urn:xmpp:occupant-id:0"
 #define NS_CONFERENCE   "jabber:x:conference"
 #define NS_PING_MUC     "urn:xmpp:ping"
+#define NS_REGISTER     "jabber:iq:register"
+#define NS_MUC_REGISTER "http://jabber.org/protocol/muc#register"
+#define MUC_NODE_ROOMUSER "x-roomuser-item"
+#define NS_MUC_SELFPING "http://jabber.org/protocol/muc#self-ping-optimization"
 
 /* Bounds on what peers control. */
 #define MUC_NICK_MAX        256     /* bytes of a nickname (a resourcepart) */
@@ -48,6 +54,8 @@ struct arena;
 #define MUC_AFFILS_MAX      10000   /* affiliations of one room */
 #define MUC_ITEMS_PER_IQ    100     /* <item/>s in one admin set */
 #define MUC_ROOM_NAME_MAX   256
+#define MUC_IQ_PENDING_MAX  256     /* IQs forwarded to occupants awaiting an
+                                       answer, per room (message.c) */
 
 /* The module's options (src/modules/muc.c). */
 struct muc_opts {
@@ -79,7 +87,8 @@ struct muc_affiliation {
     char *jid;                  /* bare JID (or domain), key, owned */
     enum muc_affil affil;
     char *reason;               /* owned, may be NULL */
-    char *nick;                 /* registered nickname, may be NULL */
+    char *nick;                 /* registered nickname (§7.10), may be NULL;
+                                   key of room->by_regnick when set */
 };
 
 struct muc_history_item {
@@ -97,15 +106,19 @@ struct muc_room {
     bool destroyed;             /* being torn down */
     char *creator;              /* bare JID of the creator (rooms-per-user limit) */
     struct muc_occupant *occupants;   /* list, in order of entering */
-    size_t noccupants;
+    size_t noccupants;          /* occupants (nicks), not sessions: the
+                                   number §7.2.9 max users limits */
     struct hashmap by_nick;     /* nick -> first struct muc_occupant with it */
     struct hashmap by_real;     /* real full JID -> struct muc_occupant */
     struct hashmap affils;      /* bare JID -> struct muc_affiliation */
+    struct hashmap by_regnick;  /* registered nick -> struct muc_affiliation */
     char *subject;              /* owned, NULL = never set */
     char *subject_by;           /* nick of who set it ("" for the room) */
     struct muc_history_item *history;   /* ring of svc->opts->history_size */
     size_t hist_start, hist_len;
     unsigned char salt[16];     /* occupant-id key, per room */
+    struct muc_iq_pending *iq_pending;  /* forwarded IQs, oldest first */
+    size_t niq_pending;
 };
 
 struct muc_service {
@@ -143,9 +156,19 @@ bool muc_room_gc(struct muc_room *room);
 size_t muc_rooms_owned_by(struct muc_service *svc, const char *bare);
 
 enum muc_affil muc_affil_of(const struct muc_room *room, const char *bare);
-/* Sets (or with MUC_AFFIL_NONE and no reason/nick, removes) an affiliation. */
+/* Sets (or with MUC_AFFIL_NONE, removes, with its registered nick: off the
+ * member list, no reservation, §7.2.8) an affiliation. */
 void muc_affil_set(struct muc_room *room, const char *bare, enum muc_affil a,
                    const char *reason);
+/* Registers (§7.10) 'nick' (NULL: none) for the affiliated 'bare'. */
+void muc_affil_set_nick(struct muc_room *room, const char *bare, const char *nick);
+/* The affiliation that registered 'nick', NULL when nobody did. */
+const struct muc_affiliation *muc_nick_registrant(const struct muc_room *room,
+                                                  const char *nick);
+/* Is 'nick' registered in the room by someone other than 'bare'?  §7.2.8
+ * and §7.12: entering (or changing to) it is a <conflict/>. */
+bool muc_nick_reserved_for_other(const struct muc_room *room, const char *nick,
+                                 const char *bare);
 size_t muc_owner_count(const struct muc_room *room);
 
 struct muc_occupant *muc_occupant_by_real(const struct muc_room *room, const char *full);
@@ -202,8 +225,16 @@ bool muc_sees_jids(const struct muc_room *room, const struct muc_occupant *viewe
 
 void muc_message(struct muc_service *svc, struct stanza *st, const struct jid *to,
                  const struct jid *from);
+/* IQs to room@service/nick (§17.4, XEP-0410): a request goes to one
+ * session of the nick under a fresh id remembered in room->iq_pending,
+ * the answer comes back to the exact session that asked. */
 void muc_iq_occupant(struct muc_service *svc, struct stanza *st, const struct jid *to,
                      const struct jid *from);
+/* A session leaves the room: the IQs it was asked and has not answered
+ * are answered with an error on its behalf (nothing is lost). */
+void muc_iq_session_gone(struct muc_room *room, const struct muc_occupant *occ);
+/* Frees the pending IQs without answering (the room goes at shutdown). */
+void muc_iq_pending_release(struct muc_room *room);
 /* Sends st (a stanza from the room or an occupant without 'to') to every
  * occupant: one serialization per room message (see the comment there). */
 void muc_fanout(struct muc_room *room, struct stanza *st);
@@ -225,6 +256,15 @@ void muc_iq_owner(struct muc_service *svc, struct muc_room *room, struct stanza 
  * 'cause' (may be NULL) is held until a persistent room's row is gone. */
 void muc_room_destroy(struct muc_room *room, const char *alt_jid, const char *reason,
                       const char *password, struct stanza *cause);
+
+/* --- register.c ------------------------------------------------------------ */
+
+/* §7.10: <query xmlns='jabber:iq:register'/> to the room (get and set). */
+void muc_iq_register(struct muc_service *svc, struct muc_room *room, struct stanza *st,
+                     struct xml_node *q, const struct jid *from);
+/* §7.12: disco#info node 'x-roomuser-item' (the asker's reserved nick). */
+void muc_roomuser_item(struct muc_service *svc, struct muc_room *room, struct stanza *st,
+                       const struct jid *from);
 
 /* --- persist.c ------------------------------------------------------------- */
 

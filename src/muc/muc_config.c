@@ -1,6 +1,8 @@
 /*
  * muc_config.c - room configuration: defaults, the muc#roomconfig data form
- * of XEP-0045 §10.2 / §15.5.3 (XEP-0004 §3), and the stored form.
+ * of XEP-0045 §10.2 / §15.5.3 (XEP-0004 §3), and the stored form;
+ * muc#roomconfig_presencebroadcast is a list-multi of role names (§15.5.3,
+ * example in §10.1.3), and the room's own allow-register boolean (§7.10).
  */
 #include "muc/muc_config.h"
 
@@ -8,10 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/mem.h"
 
 static const char *const pm_names[] = { "anyone", "participants", "moderators", "none" };
 static const char *const whois_names[] = { "moderators", "anyone" };
+/* The roles muc#roomconfig_presencebroadcast lists, in the XEP's order. */
+static const enum muc_role bcast_roles[] = {
+    MUC_ROLE_MODERATOR, MUC_ROLE_PARTICIPANT, MUC_ROLE_VISITOR,
+};
+#define NBCAST (sizeof(bcast_roles) / sizeof(bcast_roles[0]))
 
 void muc_config_init(struct muc_config *c)
 {
@@ -30,8 +38,15 @@ void muc_config_init(struct muc_config *c)
     c->password_protected = false;
     c->whois = MUC_WHOIS_MODERATORS;
     c->allowpm = MUC_PM_ANYONE;
+    c->allow_register = false;  /* members-only rooms stay closed unless the owner opens them */
+    c->presence_broadcast = MUC_BCAST_ALL;
     c->max_users = 0;
     c->max_history = -1;
+}
+
+bool muc_config_broadcasts(const struct muc_config *c, enum muc_role role)
+{
+    return role != MUC_ROLE_NONE && (c->presence_broadcast & (1u << role)) != 0;
 }
 
 void muc_config_release(struct muc_config *c)
@@ -105,6 +120,8 @@ void muc_config_form(struct arena *a, struct xml_node *parent, const struct muc_
     bool_field(a, x, "muc#roomconfig_enablelogging", "Archive the discussion (XEP-0313)", c->logging);
     bool_field(a, x, "muc#roomconfig_changesubject", "Allow participants to change the subject", c->change_subject);
     bool_field(a, x, "muc#roomconfig_allowinvites", "Allow participants to invite others", c->allow_invites);
+    bool_field(a, x, MUC_FIELD_ALLOWREGISTER, "Allow users to register with the room (reserving a nickname)",
+               c->allow_register);
 
     struct xml_node *f = field(a, x, "muc#roomconfig_allowpm", "list-single", "Who may send private messages");
     value(a, f, pm_names[c->allowpm]);
@@ -123,6 +140,15 @@ void muc_config_form(struct arena *a, struct xml_node *parent, const struct muc_
         snprintf(buf, sizeof(buf), "%u", choices[i]);
         option(a, f, buf, buf);
     }
+
+    f = field(a, x, "muc#roomconfig_presencebroadcast", "list-multi",
+              "Roles for which presence is broadcast");
+    for (size_t i = 0; i < NBCAST; i++)
+        if (c->presence_broadcast & (1u << bcast_roles[i]))
+            value(a, f, muc_role_name(bcast_roles[i]));
+    static const char *const bcast_labels[] = { "Moderator", "Participant", "Visitor" };
+    for (size_t i = 0; i < NBCAST; i++)
+        option(a, f, bcast_labels[i], muc_role_name(bcast_roles[i]));
 
     bool_field(a, x, "muc#roomconfig_publicroom", "List the room publicly", c->public_room);
     bool_field(a, x, "muc#roomconfig_persistentroom", "Make the room persistent", c->persistent);
@@ -204,7 +230,27 @@ static const struct bool_row bool_rows[] = {
     BOOL_ROW("moderatedroom", moderated),
     BOOL_ROW("membersonly", members_only),
     BOOL_ROW("passwordprotectedroom", password_protected),
+    { MUC_FIELD_ALLOWREGISTER, offsetof(struct muc_config, allow_register) },
 };
+
+/* The stored attribute of a boolean row: the field's name after its '_'. */
+static const char *row_attr(const struct bool_row *r)
+{
+    return strrchr(r->var, '_') + 1;
+}
+
+/* "moderator participant" <-> bits; -1 on an unknown role name. */
+static int parse_bcast_word(const char *w, size_t len, unsigned *bits)
+{
+    for (size_t i = 0; i < NBCAST; i++) {
+        const char *n = muc_role_name(bcast_roles[i]);
+        if (strlen(n) == len && strncmp(w, n, len) == 0) {
+            *bits |= 1u << bcast_roles[i];
+            return 0;
+        }
+    }
+    return -1;
+}
 
 static int collect_jids(struct arena *a, const struct xml_node *f, const char **out,
                         size_t *n_out)
@@ -226,7 +272,7 @@ static int apply_field(struct arena *a, struct muc_config *c, const struct xml_n
                        const char *var, unsigned service_max_users,
                        struct muc_config_jids *j, const char **err_text)
 {
-    if (strncmp(var, "muc#roomconfig_", 15) == 0) {
+    if (strncmp(var, "muc#roomconfig_", 15) == 0 || strcmp(var, MUC_FIELD_ALLOWREGISTER) == 0) {
         for (size_t i = 0; i < sizeof(bool_rows) / sizeof(bool_rows[0]); i++) {
             if (strcmp(var, bool_rows[i].var) != 0)
                 continue;
@@ -237,6 +283,22 @@ static int apply_field(struct arena *a, struct muc_config *c, const struct xml_n
             }
             return 0;
         }
+    }
+    if (strcmp(var, "muc#roomconfig_presencebroadcast") == 0) {
+        /* list-multi: every <value/> is a role; none at all = nobody's
+         * presence is broadcast (XEP-0004 §3.3 an empty list-multi). */
+        unsigned bits = 0;
+        size_t n = 0;
+        for (struct xml_node *val = xml_child(f, NULL, "value"); val;
+             val = xml_next(val, NULL, "value")) {
+            const char *t = xml_text(a, val);
+            if (++n > NBCAST || parse_bcast_word(t, strlen(t), &bits) < 0) {
+                *err_text = "muc#roomconfig_presencebroadcast: unknown role";
+                return -1;
+            }
+        }
+        c->presence_broadcast = bits;
+        return 0;
     }
     const char *v = first_value(a, f);
     if (strcmp(var, "muc#roomconfig_roomadmins") == 0) {
@@ -400,8 +462,18 @@ void muc_config_store(struct arena *a, struct xml_node *parent, const struct muc
     xml_set_attr(a, n, "lang", c->lang);
     xml_set_attr(a, n, "password", c->password);
     for (size_t i = 0; i < sizeof(bool_rows) / sizeof(bool_rows[0]); i++)
-        xml_set_attr(a, n, bool_rows[i].var + 15,
+        xml_set_attr(a, n, row_attr(&bool_rows[i]),
                      *(const bool *)((const char *)c + bool_rows[i].off) ? "1" : "0");
+    struct buf rb = BUF_INIT;
+    for (size_t i = 0; i < NBCAST; i++) {
+        if (!(c->presence_broadcast & (1u << bcast_roles[i])))
+            continue;
+        if (rb.len)
+            buf_append(&rb, " ", 1);
+        buf_puts(&rb, muc_role_name(bcast_roles[i]));
+    }
+    xml_set_attr(a, n, "presencebroadcast", rb.len ? arena_strndup(a, rb.data, rb.len) : "");
+    buf_release(&rb);
     xml_set_attr(a, n, "whois", whois_names[c->whois]);
     xml_set_attr(a, n, "allowpm", pm_names[c->allowpm]);
     snprintf(buf, sizeof(buf), "%u", c->max_users);
@@ -422,8 +494,21 @@ void muc_config_load(struct muc_config *c, const struct xml_node *cfg)
     if ((v = xml_attr(cfg, "password")))
         set_text(&c->password, v);
     for (size_t i = 0; i < sizeof(bool_rows) / sizeof(bool_rows[0]); i++)
-        if ((v = xml_attr(cfg, bool_rows[i].var + 15)))
+        if ((v = xml_attr(cfg, row_attr(&bool_rows[i]))))
             parse_bool(v, (bool *)((char *)c + bool_rows[i].off));
+    if ((v = xml_attr(cfg, "presencebroadcast"))) {
+        unsigned bits = 0;
+        bool ok = true;
+        for (const char *w = v; *w;) {
+            size_t len = strcspn(w, " ");
+            if (len && parse_bcast_word(w, len, &bits) < 0)
+                ok = false;
+            w += len;
+            w += strspn(w, " ");
+        }
+        if (ok)
+            c->presence_broadcast = bits;
+    }
     if ((v = xml_attr(cfg, "whois")))
         c->whois = strcmp(v, "anyone") == 0 ? MUC_WHOIS_ANYONE : MUC_WHOIS_MODERATORS;
     if ((v = xml_attr(cfg, "allowpm")))

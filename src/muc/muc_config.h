@@ -3,6 +3,11 @@
  * muc#roomconfig FORM_TYPE): the settings, the owner's data form
  * (XEP-0004) in both directions, and the stored form of the settings.
  * Pure logic over xml trees; tested by tests/unit/muc/test_muc_config.c.
+ *
+ * Beyond the §15.5.3 fields: muc#roomconfig_presencebroadcast (list-multi
+ * of roles whose presence is broadcast, §7.2.2 / §7.2.4) and the room's
+ * own x-parley#roomconfig_allowregister (may users register with the
+ * room, §7.10; no registered field says so).
  */
 #ifndef PARLEY_MUC_MUC_CONFIG_H
 #define PARLEY_MUC_MUC_CONFIG_H
@@ -11,6 +16,7 @@
 #include <stddef.h>
 
 #include "core/arena.h"
+#include "muc/muc_rules.h"
 #include "xml/xml.h"
 
 #define NS_XDATA_MUC        "jabber:x:data"
@@ -18,6 +24,11 @@
 /* Bounds on what a peer may set. */
 #define MUC_CONFIG_TEXT_MAX 1024    /* name, description, password, lang */
 #define MUC_CONFIG_JIDS_MAX 100     /* roomowners / roomadmins values */
+#define MUC_FIELD_ALLOWREGISTER "x-parley#roomconfig_allowregister"
+
+/* muc#roomconfig_presencebroadcast: a set of roles, bit (1u << role). */
+#define MUC_BCAST_ALL ((1u << MUC_ROLE_VISITOR) | (1u << MUC_ROLE_PARTICIPANT) | \
+                       (1u << MUC_ROLE_MODERATOR))
 
 enum muc_whois {
     MUC_WHOIS_MODERATORS,       /* semi-anonymous (§4.2) */
@@ -47,6 +58,8 @@ struct muc_config {
     bool password_protected;
     enum muc_whois whois;
     enum muc_allowpm allowpm;
+    bool allow_register;        /* §7.10 registration with the room */
+    unsigned presence_broadcast;/* roles whose presence others see (bits) */
     unsigned max_users;         /* 0: the service maximum */
     long max_history;           /* muc#maxhistoryfetch, -1 = service's size */
 };
@@ -55,6 +68,8 @@ struct muc_config {
 void muc_config_init(struct muc_config *c);
 void muc_config_release(struct muc_config *c);
 void muc_config_copy(struct muc_config *dst, const struct muc_config *src);
+/* Is the presence of an occupant with this role broadcast to others? */
+bool muc_config_broadcasts(const struct muc_config *c, enum muc_role role);
 
 /* The owner's form (§10.2): <x xmlns='jabber:x:data' type='form'> with
  * every field, current values filled in, appended to 'parent'.  owners and

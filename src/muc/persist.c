@@ -1,7 +1,8 @@
 /*
  * persist.c - persistent rooms (XEP-0045 §10.1.3 / muc#roomconfig_
- * persistentroom): configuration, affiliations and subject survive a
- * restart; occupants and history do not.
+ * persistentroom): configuration, affiliations with their registered
+ * nicknames (§7.10) and subject survive a restart; occupants and history
+ * do not.
  *
  * Storage: rooms belong to no account, so the per-user key/value store
  * (which needs one) cannot hold them.  The log store can: appends with
@@ -81,6 +82,8 @@ void muc_persist_save(struct muc_room *room, struct stanza *cause)
         xml_set_attr(a, n, "affiliation", muc_affil_name(af->affil));
         if (af->reason)
             xml_set_attr(a, n, "reason", af->reason);
+        if (af->nick)
+            xml_set_attr(a, n, "nick", af->nick);   /* §7.10 registration */
     }
     if (room->subject) {
         struct xml_node *s = xml_add_text_child(a, st->root, NULL, "subject", room->subject);
@@ -134,8 +137,12 @@ static void load_room(struct muc_service *svc, const struct store_item *it)
          n = xml_next(n, NULL, "affiliation")) {
         const char *jid = xml_attr(n, "jid");
         int af = muc_affil_parse(xml_attr(n, "affiliation"));
-        if (jid && af >= 0)
-            muc_affil_set(room, jid, (enum muc_affil)af, xml_attr(n, "reason"));
+        if (!jid || af < 0 || af == MUC_AFFIL_NONE)
+            continue;
+        muc_affil_set(room, jid, (enum muc_affil)af, xml_attr(n, "reason"));
+        const char *nick = xml_attr(n, "nick");
+        if (nick && !muc_nick_registrant(room, nick))
+            muc_affil_set_nick(room, jid, nick);
     }
     struct xml_node *s = xml_child(st->root, NULL, "subject");
     if (s) {

@@ -3,14 +3,17 @@
  * §7.14): entering a room (§7.2: the order of §7.2.3 - others' presence,
  * then the new occupant's own with status 110, then history §7.2.14, then
  * the subject §7.2.15), the entry errors (§7.2.5 password, §7.2.6
- * members-only, §7.2.7 banned, §7.2.8/§7.2.9 nickname conflict, §7.2.10
+ * members-only, §7.2.7 banned, §7.2.8 nickname conflict (in use, or
+ * registered by another user, §7.10/§7.12), §7.2.9/§7.2.10
  * maximum occupants, §10.1.1 locked room, §7.2.1 no nickname), room
  * creation (§10.1: locked until configured, or instant for clients that
  * do not speak MUC), nickname changes (§7.6, status 303), presence
  * updates (§7.7) and exit (§7.14), multi-session nicks (§7.2.9: several
  * resources of one bare JID under one nick, one occupant that leaves with
  * its last session).  Broadcasts share one serialization per variant of
- * the presence (stream/frame.h), as groupchat fan-out does.
+ * the presence (stream/frame.h), as groupchat fan-out does, and honour
+ * muc#roomconfig_presencebroadcast (§15.5.3: roles whose presence others
+ * see).  noccupants counts occupants (nicks), not sessions (§7.2.9).
  */
 #include "muc/muc.h"
 
@@ -154,6 +157,9 @@ void muc_set_role(struct muc_room *room, struct muc_occupant *occ, enum muc_role
  * own variant plus 'self_codes' (201 on creation ...); the other sessions
  * of its nick (§7.2.9) get the own variant: the occupant is theirs too.
  * When 'only_self', nobody else is told (one session of several leaving).
+ * Nor are others told when occ's role is not in the room's
+ * muc#roomconfig_presencebroadcast (§7.2.2, §15.5.3): the occupant's own
+ * sessions still get their presence (110), everybody else nothing.
  */
 static void broadcast(struct muc_room *room, struct muc_occupant *occ, const char *type,
                       const int *codes, size_t ncodes, const int *self_codes,
@@ -183,12 +189,13 @@ static void broadcast(struct muc_room *room, struct muc_occupant *occ, const cha
         muc_deliver_frame(room->svc, occ, fjoin);
     } else {
         struct frame *f[2] = { NULL, NULL };
+        bool to_others = muc_config_broadcasts(&room->cfg, occ->role);
         for (struct muc_occupant *o = room->occupants; o; o = o->next) {
             if (o == occ) {
                 muc_deliver_frame(room->svc, o, fjoin);
             } else if (same_nick(o, occ)) {
                 muc_deliver_frame(room->svc, o, fself);
-            } else {
+            } else if (to_others) {
                 int j = muc_sees_jids(room, o) ? 1 : 0;
                 if (!f[j])
                     f[j] = frame_new(v[j]);   /* only the variants someone gets */
@@ -229,7 +236,12 @@ static void unlink_occupant(struct muc_room *room, struct muc_occupant *occ)
             hashmap_del(&room->by_nick, occ->nick);
     }
     hashmap_del(&room->by_real, occ->real->full);
-    room->noccupants--;
+    /* noccupants counts occupants (nicks), not sessions: the slot of a
+     * multi-session nick (§7.2.8) is freed with its last session only. */
+    if (!muc_occupant_by_nick(room, occ->nick))
+        room->noccupants--;
+    /* IQs forwarded to this session will not be answered by it. */
+    muc_iq_session_gone(room, occ);
 }
 
 static void occupant_free(struct muc_occupant *o)
@@ -367,6 +379,10 @@ static void join(struct muc_service *svc, struct stanza *st, const struct jid *t
             type = "auth", cond = "forbidden", text = "you are banned from this room";
         } else if (holder && !same_user) {
             type = "cancel", cond = "conflict", text = "that nickname is in use";
+        } else if (muc_nick_reserved_for_other(room, to->resource, from->bare)) {
+            /* §7.2.8 "or if the nickname is reserved by another user on
+             * the member list", §7.12 registered nicknames (§7.10). */
+            type = "cancel", cond = "conflict", text = "that nickname is reserved by another user";
         } else if (room->cfg.members_only && af < MUC_AFFIL_MEMBER) {
             type = "auth", cond = "registration-required", text = "this room is members-only";
         } else if (!same_user && room->noccupants >= room_max(room) && af < MUC_AFFIL_ADMIN) {
@@ -400,6 +416,8 @@ static void join(struct muc_service *svc, struct stanza *st, const struct jid *t
     for (struct muc_occupant *o = room->occupants; o; o = muc_next_nick(o)) {
         if (sibling && same_nick(o, occ))
             continue;
+        if (!muc_config_broadcasts(&room->cfg, o->role))
+            continue;           /* §15.5.3 presencebroadcast: not shown */
         struct stanza *p = muc_occupant_presence(room, o, NULL, muc_sees_jids(room, occ), NULL, 0);
         xml_set_attr(p->arena, p->root, "to", occ->real->full);
         muc_deliver(svc, occ, p);
@@ -420,9 +438,12 @@ static void join(struct muc_service *svc, struct stanza *st, const struct jid *t
     }
     occ->next = *tail;
     *tail = occ;
-    room->noccupants++;
-    if (!sibling)
+    if (!sibling) {
+        /* A new occupant takes a slot; a further session of one does not
+         * (§7.2.9 counts occupants, §7.2.8 makes the sessions one). */
+        room->noccupants++;
         hashmap_put(&room->by_nick, occ->nick, occ);
+    }
     hashmap_put(&room->by_real, occ->real->full, occ);
 
     int self[4];
@@ -452,6 +473,11 @@ static void change_nick(struct muc_room *room, struct muc_occupant *occ, struct 
     struct muc_occupant *holder = muc_occupant_by_nick(room, to->resource);
     if (holder) {
         muc_error(room->svc->srv, st, "cancel", "conflict", "that nickname is in use");
+        return;
+    }
+    if (muc_nick_reserved_for_other(room, to->resource, occ->real->bare)) {
+        /* §7.6 refers to §7.2.8: a nick registered by another (§7.10). */
+        muc_error(room->svc->srv, st, "cancel", "conflict", "that nickname is reserved by another user");
         return;
     }
     static const int nick_code[] = { 303 };

@@ -1,7 +1,9 @@
 /*
  * service.c - the MUC service's entry point and its rooms table
  * (XEP-0045 §6: service discovery of the service §6.1-§6.3, of rooms
- * §6.4 and of occupants §6.5; §6.2 hidden rooms are not listed).
+ * §6.4 and of occupants §6.5; §6.2 hidden rooms are not listed; §7.12
+ * the 'x-roomuser-item' node is register.c's), the affiliations table
+ * with the registered nicknames of §7.10 (by_regnick).
  *
  * The router hands every stanza addressed to the service domain to
  * muc_route() (router_service_register): presence goes to presence.c,
@@ -99,6 +101,7 @@ struct muc_room *muc_room_new(struct muc_service *svc, const char *name)
     hashmap_init(&room->by_nick);
     hashmap_init(&room->by_real);
     hashmap_init(&room->affils);
+    hashmap_init(&room->by_regnick);
     if (svc->opts->history_size)
         room->history = pl_calloc(svc->opts->history_size, sizeof(*room->history));
     hashmap_put(&svc->rooms, room->name, room);
@@ -118,6 +121,7 @@ static void occupant_free(struct muc_occupant *o)
 void muc_room_free(struct muc_room *room)
 {
     hashmap_del(&room->svc->rooms, room->name);
+    muc_iq_pending_release(room);
     while (room->occupants) {
         struct muc_occupant *o = room->occupants;
         room->occupants = o->next;
@@ -135,6 +139,7 @@ void muc_room_free(struct muc_room *room)
         free(af);
     }
     hashmap_release(&room->affils);
+    hashmap_release(&room->by_regnick);
     for (size_t i = 0; i < room->hist_len; i++) {
         size_t at = (room->hist_start + i) % room->svc->opts->history_size;
         stanza_unref(room->history[at].st);
@@ -189,6 +194,8 @@ void muc_affil_set(struct muc_room *room, const char *bare, enum muc_affil a,
     struct muc_affiliation *af = hashmap_get(&room->affils, bare);
     if (a == MUC_AFFIL_NONE) {
         if (af) {
+            if (af->nick)
+                hashmap_del(&room->by_regnick, af->nick);
             hashmap_del(&room->affils, bare);
             free(af->jid);
             free(af->reason);
@@ -205,6 +212,34 @@ void muc_affil_set(struct muc_room *room, const char *bare, enum muc_affil a,
     af->affil = a;
     free(af->reason);
     af->reason = reason && *reason ? pl_strdup(reason) : NULL;
+}
+
+void muc_affil_set_nick(struct muc_room *room, const char *bare, const char *nick)
+{
+    struct muc_affiliation *af = hashmap_get(&room->affils, bare);
+    PL_ASSERT(af);
+    if (af->nick) {
+        hashmap_del(&room->by_regnick, af->nick);
+        free(af->nick);
+        af->nick = NULL;
+    }
+    if (nick) {
+        af->nick = pl_strdup(nick);
+        hashmap_put(&room->by_regnick, af->nick, af);
+    }
+}
+
+const struct muc_affiliation *muc_nick_registrant(const struct muc_room *room,
+                                                  const char *nick)
+{
+    return hashmap_get(&room->by_regnick, nick);
+}
+
+bool muc_nick_reserved_for_other(const struct muc_room *room, const char *nick,
+                                 const char *bare)
+{
+    const struct muc_affiliation *af = muc_nick_registrant(room, nick);
+    return af && strcmp(af->jid, bare) != 0;
 }
 
 size_t muc_owner_count(const struct muc_room *room)
@@ -339,9 +374,14 @@ static void roominfo_field(struct arena *a, struct xml_node *x, const char *var,
 
 /* §6.4: a room's identity, features (§15.3 muc_*) and muc#roominfo. */
 static void room_info(struct muc_service *svc, struct muc_room *room, struct stanza *st,
-                      struct xml_node *q)
+                      struct xml_node *q, const struct jid *from)
 {
-    if (xml_attr(q, "node")) {
+    const char *node = xml_attr(q, "node");
+    if (node && strcmp(node, MUC_NODE_ROOMUSER) == 0) {
+        muc_roomuser_item(svc, room, st, from);
+        return;
+    }
+    if (node) {
         muc_error(svc->srv, st, "cancel", "item-not-found", "no such node");
         return;
     }
@@ -364,8 +404,11 @@ static void room_info(struct muc_service *svc, struct muc_room *room, struct sta
     add_feature(a, rq, NS_SID);
     add_feature(a, rq, NS_OCCUPANT_ID);
     add_feature(a, rq, NS_PING_MUC);
+    add_feature(a, rq, NS_MUC_SELFPING);   /* XEP-0410 §3.3, message.c */
     add_feature(a, rq, NS_CONFERENCE);
     add_feature(a, rq, NS_MUC_REQUEST);
+    if (c->allow_register)
+        add_feature(a, rq, NS_REGISTER);    /* §7.10 */
 
     struct xml_node *x = xml_add_child(a, rq, NS_XDATA, "x");
     xml_set_attr(a, x, "type", "result");
@@ -462,15 +505,17 @@ static void room_iq(struct muc_service *svc, struct stanza *st, const struct jid
         return;
     }
     if (get && xml_is(q, NS_DISCO_INFO, "query"))
-        room_info(svc, room, st, q);
+        room_info(svc, room, st, q, from);
     else if (get && xml_is(q, NS_DISCO_ITEMS, "query"))
         room_items(svc, room, st, from);
     else if (xml_is(q, NS_MUC_ADMIN, "query"))
         muc_iq_admin(svc, room, st, q, from);
     else if (xml_is(q, NS_MUC_OWNER, "query"))
         muc_iq_owner(svc, room, st, q, from);
-    else if (xml_is(q, NS_MAM, "query") && !get)
+    else if (xml_is(q, NS_MAM, "query"))
         muc_iq_mam(svc, room, st, q, from);
+    else if (xml_is(q, NS_REGISTER, "query"))
+        muc_iq_register(svc, room, st, q, from);
     else if (get && xml_is(q, NS_PING_MUC, "ping"))
         iq_result_empty(svc->srv, st);
     else
