@@ -52,6 +52,80 @@ static int prep_raw(const char *in, const Stringprep_profile *profile,
     return (int)strlen(tmp);
 }
 
+/*
+ * ASCII fast paths (issue 7: every routed stanza prepares its 'to', and
+ * libidn's stringprep costs some 10 µs per part even for "alice").  For
+ * input made of ASCII alone the three profiles reduce to a few rules, so
+ * the result below is exactly libidn's: B.1 (mapped to nothing) and NFKC
+ * change no ASCII character, the bidi rules (RFC 3454 §6) only fire on
+ * RandALCat characters, none of which is ASCII, and what is left is
+ *   Nodeprep      B.2 lower-casing; prohibits C.1.1 (space), C.2.1
+ *                 (U+0001-001F, U+007F) and " & ' / : < > @
+ *                 (RFC 3920 Appendix A.5)
+ *   Resourceprep  no mapping of ASCII; prohibits C.2.1 (Appendix B.5)
+ *   Nameprep      B.2 lower-casing; prohibits no ASCII (RFC 3491 §5)
+ * A fast path only ever accepts: anything it is not sure of (non-ASCII,
+ * a prohibited character) goes to libidn, which gives the verdict and
+ * the error.  tests/unit/core/test_jid.c checks every ASCII character
+ * against libidn itself.
+ */
+enum prep_fast { FAST_NODE, FAST_RESOURCE, FAST_NAME };
+
+/* The prepared length of 'in' (n bytes, 1..JID_PART_MAX) into out, or -1
+ * when libidn must decide. */
+static int prep_fast(const char *in, size_t n, enum prep_fast kind,
+                     char out[JID_PART_MAX + 1])
+{
+    if (n == 0 || n > JID_PART_MAX)
+        return -1;
+    /* Check all first: 'out' is left alone when libidn is to decide. */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 0x7f || c == 0 || (c < 0x20 && kind != FAST_NAME))
+            return -1;
+        if (kind == FAST_NODE) {
+            switch (c) {
+            case ' ': case '"': case '&': case '\'': case '/':
+            case ':': case '<': case '>': case '@':
+                return -1;
+            default:
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (kind != FAST_RESOURCE && c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        out[i] = c;
+    }
+    out[n] = '\0';
+    return (int)n;
+}
+
+/* A host name that IDNA ToASCII with the STD 3 rules (RFC 3490 §4.1
+ * steps 3 and 8) surely accepts unchanged: labels of 1-63 letters (lower
+ * case here), digits and inner hyphens, no "xx--" ACE-like label (left to
+ * libidn).  Anything else is not rejected here, only not fast. */
+static bool ldh_host(const char *s, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] != '.') {
+            char c = s[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+                return false;
+            continue;
+        }
+        size_t len = i - start;
+        if (len == 0 || len > 63 || s[start] == '-' || s[i - 1] == '-' ||
+            (len >= 4 && s[start + 2] == '-' && s[start + 3] == '-'))
+            return false;
+        start = i + 1;
+    }
+    return true;
+}
+
 /* prep_raw() plus the 1..JID_PART_MAX limit, into 'out'. */
 static int prep(const char *in, const Stringprep_profile *profile,
                 char out[JID_PART_MAX + 1])
@@ -66,6 +140,8 @@ static int prep(const char *in, const Stringprep_profile *profile,
 
 int jid_prep_local(const char *in, char out[JID_PART_MAX + 1])
 {
+    if (in && prep_fast(in, strlen(in), FAST_NODE, out) >= 0)
+        return 0;
     /* Nodeprep's prohibited table covers " & ' / : < > @ and space
      * (RFC 3920 Appendix A.5, RFC 7622 §3.3.1). */
     return prep(in, stringprep_xmpp_nodeprep, out) < 0 ? -1 : 0;
@@ -73,6 +149,8 @@ int jid_prep_local(const char *in, char out[JID_PART_MAX + 1])
 
 int jid_prep_resource(const char *in, char out[JID_PART_MAX + 1])
 {
+    if (in && prep_fast(in, strlen(in), FAST_RESOURCE, out) >= 0)
+        return 0;
     return prep(in, stringprep_xmpp_resourceprep, out) < 0 ? -1 : 0;
 }
 
@@ -106,6 +184,13 @@ int jid_prep_domain(const char *in, char out[JID_PART_MAX + 1])
     size_t n = strlen(in);
     if (n > 0 && in[0] == '[')
         return prep_ipv6_literal(in, n, out);
+    /* The common case, "example.org": ASCII LDH labels, no trailing dot
+     * (that one and everything unusual take the full path below). */
+    char fast[JID_PART_MAX + 1];
+    if (prep_fast(in, n, FAST_NAME, fast) >= 0 && ldh_host(fast, n)) {
+        memcpy(out, fast, n + 1);
+        return 0;
+    }
     char tmp[PREP_IN_MAX + 1];
     int m = prep_raw(in, stringprep_nameprep, tmp);
     if (m < 0)

@@ -61,10 +61,25 @@ static const char exporter_label[] = "EXPORTER-Channel-Binding";
  * suites are all AEAD and keep OpenSSL's default list. */
 static const char cipher_list_tls12[] = "ECDHE+AESGCM:ECDHE+CHACHA20";
 
+/* TLS 1.3: OpenSSL's default set, but AES-128-GCM-SHA256 first (it is the
+ * suite every TLS 1.3 implementation must have, RFC 8446 §9.1).  With
+ * SSL_OP_CIPHER_SERVER_PREFERENCE the default order would pick
+ * AES-256-GCM-SHA384, whose key schedule runs on SHA-384 (twice the
+ * compression work of SHA-256 per HKDF step: ~17 % of a login's CPU in
+ * HKDF, issue 7) for no security a 128-bit ECDHE group does not already
+ * cap. */
+static const char ciphersuites_tls13[] =
+    "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
+
 /* One certificate file. */
 struct tls_cert {
-    SSL_CTX *ctx;               /* owns the chain and key */
+    SSL_CTX *ctx;               /* owns the chain and key; app data: this */
     char *file;                 /* as configured, for messages */
+    /* RFC 5929 §4.1 tls-server-end-point of this certificate, hashed once
+     * at load rather than re-encoding the certificate to DER and hashing
+     * it on every login (issue 7).  endpoint_len 0: undefined. */
+    uint8_t endpoint[EVP_MAX_MD_SIZE];
+    size_t endpoint_len;
 };
 
 /* One name a certificate is valid for. */
@@ -342,13 +357,26 @@ static SSL_CTX *ctx_new(struct tls *t, const char *file, struct buf *err)
                              SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* Idle connections hold no read/write buffers; bufferevent_openssl may
      * hand SSL_write a different pointer on retry. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    if (SSL_CTX_set_cipher_list(ctx, cipher_list_tls12) != 1) {
+    /* SSL_MODE_NO_AUTO_CHAIN: the chain sent is the one in the certfile,
+     * as configured.  Without it OpenSSL tries to build a chain from its
+     * verify store on every handshake when the file has no intermediates
+     * (issue 7: an X509_STORE_CTX per login), and that store is empty
+     * here (we never verify client certificates), so it only cost CPU. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                          SSL_MODE_NO_AUTO_CHAIN);
+    if (SSL_CTX_set_cipher_list(ctx, cipher_list_tls12) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, ciphersuites_tls13) != 1) {
         buf_printf(err, "certfile '%s': cannot set cipher list: ", file);
         put_ssl_error(err);
         SSL_CTX_free(ctx);
         return NULL;
     }
+    /* TLS 1.3 (RFC 8446 §4.6.1): one session ticket per handshake instead
+     * of OpenSSL's default two.  Each ticket is an encoded, encrypted and
+     * MACed session (issue 7: ~4 % of a login's CPU each); one is enough
+     * for a client to resume once, and a resumed handshake is issued a
+     * fresh one. */
+    SSL_CTX_set_num_tickets(ctx, 1);
     /* The same session id context everywhere, so that a session cached
      * before SSL_set_SSL_CTX() still resumes after it. */
     static const unsigned char sid_ctx[] = "parley";
@@ -360,6 +388,8 @@ static SSL_CTX *ctx_new(struct tls *t, const char *file, struct buf *err)
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, t);
     return ctx;
 }
+
+static size_t server_end_point(X509 *cert, uint8_t *out, size_t max);
 
 /* Loads one certfile into t->certs[t->ncerts].  Returns 0 or -1 with err
  * naming the file and the OpenSSL reason. */
@@ -394,8 +424,13 @@ static int load_cert(struct tls *t, const char *file, struct buf *err)
                    file);
         goto fail_ssl;
     }
-    t->certs[t->ncerts].ctx = ctx;
-    t->certs[t->ncerts].file = pl_strdup(file);
+    struct tls_cert *tc = &t->certs[t->ncerts];   /* t->certs never moves */
+    tc->ctx = ctx;
+    tc->file = pl_strdup(file);
+    tc->endpoint_len = server_end_point(SSL_CTX_get0_certificate(ctx), tc->endpoint,
+                                        sizeof(tc->endpoint));
+    ERR_clear_error();
+    SSL_CTX_set_app_data(ctx, tc);
     t->ncerts++;
     return 0;
 
@@ -493,9 +528,8 @@ SSL *tls_ssl_new(struct tls *t)
  * signature algorithm, SHA-256 when that is MD5 or SHA-1.  A signature
  * with no single hash (Ed25519, Ed448) leaves the binding undefined, so
  * it is not offered.  Returns the length, 0 when undefined. */
-static size_t server_end_point(SSL *ssl, uint8_t *out, size_t max)
+static size_t server_end_point(X509 *cert, uint8_t *out, size_t max)
 {
-    X509 *cert = SSL_get_certificate(ssl);
     if (cert == NULL)
         return 0;
     int mdnid = NID_undef, pknid = NID_undef;
@@ -514,7 +548,9 @@ static size_t server_end_point(SSL *ssl, uint8_t *out, size_t max)
     return len;
 }
 
-void tls_channel_binding(SSL *ssl, struct sasl_channel *ch)
+/* What both entry points below share: ch->tls and the end-point hash
+ * (cached per certificate at load); false before the handshake. */
+static bool channel_common(SSL *ssl, struct sasl_channel *ch)
 {
     ch->tls = false;
     ch->has_exporter = false;
@@ -523,9 +559,26 @@ void tls_channel_binding(SSL *ssl, struct sasl_channel *ch)
     /* Before the handshake there is neither encryption nor keying
      * material: leave everything unset rather than bind to nothing. */
     if (!SSL_is_init_finished(ssl))
-        return;
+        return false;
     ch->tls = true;
+    /* The context the connection ended up on (after SNI), whose
+     * certificate was sent; its hash was taken at load. */
+    const struct tls_cert *tc = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    if (tc != NULL && tc->endpoint_len <= sizeof(ch->endpoint)) {
+        memcpy(ch->endpoint, tc->endpoint, tc->endpoint_len);
+        ch->endpoint_len = tc->endpoint_len;
+    } else {
+        ch->endpoint_len = server_end_point(SSL_get_certificate(ssl), ch->endpoint,
+                                            sizeof(ch->endpoint));
+    }
+    ch->has_endpoint = ch->endpoint_len > 0;
+    return true;
+}
 
+void tls_channel_binding(SSL *ssl, struct sasl_channel *ch)
+{
+    if (!channel_common(ssl, ch))
+        return;
     /* RFC 9266 §3: on TLS 1.2 tls-exporter is only safe with the extended
      * master secret, and implementations disagree on "no context" versus
      * "empty context" there; TLS 1.3 treats both alike.  So: 1.3 only. */
@@ -534,10 +587,18 @@ void tls_channel_binding(SSL *ssl, struct sasl_channel *ch)
                                    exporter_label, sizeof(exporter_label) - 1,
                                    NULL, 0, 0) == 1)
         ch->has_exporter = true;
-
-    ch->endpoint_len = server_end_point(ssl, ch->endpoint, sizeof(ch->endpoint));
-    ch->has_endpoint = ch->endpoint_len > 0;
     ERR_clear_error();
+}
+
+void tls_channel_binding_types(SSL *ssl, struct sasl_channel *ch)
+{
+    if (!channel_common(ssl, ch))
+        return;
+    /* The same rule as above without running the exporter (an HKDF
+     * expansion: issue 7, a stream-features element needs to know only
+     * whether -PLUS can be offered).  ch->exporter stays unset. */
+    ch->has_exporter = SSL_version(ssl) == TLS1_3_VERSION;
+    memset(ch->exporter, 0, sizeof(ch->exporter));
 }
 
 const char *tls_sni(SSL *ssl)

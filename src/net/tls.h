@@ -32,6 +32,10 @@ SSL *tls_ssl_new(struct tls *t);
  * tls-server-end-point (RFC 5929 §4.1: hash of our certificate, SHA-256
  * when its signature uses MD5 or SHA-1). */
 void tls_channel_binding(SSL *ssl, struct sasl_channel *ch);
+/* Only which bindings tls_channel_binding() would give (ch->tls,
+ * has_exporter, has_endpoint and the end-point hash), without computing
+ * the exporter: enough for offering mechanisms in stream features. */
+void tls_channel_binding_types(SSL *ssl, struct sasl_channel *ch);
 /* The host name the client asked for with SNI, or NULL. */
 const char *tls_sni(SSL *ssl);
 

@@ -454,6 +454,25 @@ static void refuses_old_versions_and_weak_ciphers(void **state)
     tls_free(t);
 }
 
+/* Issue 7: TLS 1.3 prefers AES-128-GCM-SHA256 (SHA-256 key schedule) and
+ * sends one session ticket, not OpenSSL's default two. */
+static void tls13_suite_and_tickets(void **state)
+{
+    const struct fixture *f = *state;
+    struct tls *t = tls_make(f, (const char *const[]){ "a.test", NULL },
+                             (const char *const[]){ "a", NULL });
+    struct conn c;
+    struct client_opts o = { .sni = "a.test" };
+    SSL *server = tls_ssl_new(t);
+    assert_int_equal(SSL_get_num_tickets(server), 1);
+    assert_true(SSL_get_mode(server) & SSL_MODE_NO_AUTO_CHAIN);
+    assert_true(handshake(&c, server, &o));
+    assert_int_equal(SSL_version(c.client), TLS1_3_VERSION);
+    assert_string_equal(SSL_get_cipher_name(c.client), "TLS_AES_128_GCM_SHA256");
+    conn_free(&c);
+    tls_free(t);
+}
+
 static void alpn(void **state)
 {
     const struct fixture *f = *state;
@@ -518,6 +537,15 @@ static void channel_binding(void **state)
         tls_channel_binding(c.server, &ch);
         assert_true(ch.tls);
         assert_int_equal(ch.has_exporter, cc->exporter);
+        /* the features-only variant agrees on what is available */
+        struct sasl_channel types;
+        memset(&types, 0xff, sizeof(types));
+        tls_channel_binding_types(c.server, &types);
+        assert_true(types.tls);
+        assert_int_equal(types.has_exporter, ch.has_exporter);
+        assert_int_equal(types.has_endpoint, ch.has_endpoint);
+        assert_int_equal(types.endpoint_len, ch.endpoint_len);
+        assert_memory_equal(types.endpoint, ch.endpoint, ch.endpoint_len);
         if (cc->exporter) {
             /* RFC 9266: what the client computes from its side */
             uint8_t want[32];
@@ -584,6 +612,7 @@ int main(void)
         cmocka_unit_test(sni_selects_certificate),
         cmocka_unit_test(default_certificate),
         cmocka_unit_test(refuses_old_versions_and_weak_ciphers),
+        cmocka_unit_test(tls13_suite_and_tickets),
         cmocka_unit_test(alpn),
         cmocka_unit_test(channel_binding),
         cmocka_unit_test(endpoint_sha1_uses_sha256),
