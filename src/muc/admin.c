@@ -47,6 +47,9 @@ static void verdict_error(struct server *srv, struct stanza *st, enum muc_verdic
     case MUC_CONFLICT:
         muc_error(srv, st, "cancel", "conflict", "a room must keep at least one owner");
         break;
+    case MUC_SELF_BAN:
+        muc_error(srv, st, "cancel", "conflict", "you cannot ban yourself");
+        break;
     case MUC_OK:
         break;
     }
@@ -233,7 +236,8 @@ static void admin_set(struct muc_room *room, struct stanza *st, struct xml_node 
             c->bare = pl_strdup(j->bare);
             jid_free(j);
             enum muc_affil cur = muc_affil_of(room, c->bare);
-            bad = muc_check_affil_change(aaf, cur, (enum muc_affil)c->value, owners);
+            bad = muc_check_affil_change(aaf, cur, (enum muc_affil)c->value, owners,
+                                         strcmp(c->bare, from->bare) == 0);
             if (bad != MUC_OK)
                 break;
             if (cur == MUC_AFFIL_OWNER && c->value != MUC_AFFIL_OWNER)
@@ -335,7 +339,7 @@ static int replace_list(struct muc_room *room, enum muc_affil a, const char *con
         jid_free(j);
     }
     if (rc == 0 && a == MUC_AFFIL_OWNER && nb == 0)
-        rc = -1;                /* §10.6: never without an owner */
+        rc = -1;                /* §10.2: never without an owner */
     if (rc == 0) {
         const char *k;
         void *v;

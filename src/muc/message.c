@@ -1,10 +1,12 @@
 /*
  * message.c - what occupants say (XEP-0045 §7.4 groupchat, §7.5 private
- * messages, §7.8 invitations (mediated, §7.8.2) and declines (§7.8.3),
+ * messages, §7.8 invitations (mediated, §7.8.2, with §7.9 <continue/>)
+ * and declines (§7.8.3),
  * §7.13 / §8.6 voice requests and their approval, §8.1 subject changes,
  * §7.2.14 history and §7.2.15 subject on entering), IQs to occupants
  * (§17.4: forwarded to one session of the nick under a fresh id and the
- * answer routed back to the asking session; see the comment there) and
+ * answer routed back to the asking session; see the comment there; §6.6
+ * disco from non-occupants is a <bad-request/>) and
  * XEP-0410 self-ping (§3.3 answered by the room), XEP-0359 stanza ids set
  * by the room and XEP-0421 occupant ids.
  * Direct invitations (XEP-0249) travel user to user and never reach here.
@@ -23,6 +25,7 @@
 #include "xml/xml.h"
 
 #define MUC_INVITES_MAX 10      /* <invite/>s in one message */
+#define MUC_THREAD_MAX  256     /* bytes of a <continue thread=''/> (§7.9) */
 
 /*
  * Fan-out (issue 6 performance requirement): the stanza is serialized
@@ -324,6 +327,15 @@ static void invite(struct muc_room *room, struct stanza *st, struct xml_node *x,
         muc_error(srv, st, "modify", "policy-violation", "too many invitations in one message");
         return;
     }
+    for (struct xml_node *inv = xml_child(x, NULL, "invite"); inv;
+         inv = xml_next(inv, NULL, "invite")) {
+        struct xml_node *cont = xml_child(inv, NULL, "continue");
+        const char *thread = cont ? xml_attr(cont, "thread") : NULL;
+        if (thread && strlen(thread) > MUC_THREAD_MAX) {
+            muc_error(srv, st, "modify", "not-acceptable", "the <continue/> thread id is too long");
+            return;
+        }
+    }
     struct arena *tmp = arena_new(512);
     bool members_added = false;
     for (struct xml_node *inv = xml_child(x, NULL, "invite"); inv;
@@ -355,6 +367,16 @@ static void invite(struct muc_room *room, struct stanza *st, struct xml_node *x,
         xml_set_attr(a, i2, "from", from->bare);
         if (reason)
             xml_add_text_child(a, i2, NULL, "reason", reason);
+        /* §7.9: <continue/> (with the ThreadID of the one-to-one chat, if
+         * given) tells the invitee's client to turn that chat into this
+         * room; the invitations delivered carry it as sent. */
+        struct xml_node *cont = xml_child(inv, NULL, "continue");
+        if (cont) {
+            struct xml_node *c2 = xml_add_child(a, i2, NULL, "continue");
+            const char *thread = xml_attr(cont, "thread");
+            if (thread)
+                xml_set_attr(a, c2, "thread", thread);
+        }
         if (room->cfg.password_protected)
             xml_add_text_child(a, ux, NULL, "password", room->cfg.password);
         xml_add_text_child(a, m->root, NULL, "body",
@@ -678,15 +700,26 @@ void muc_iq_occupant(struct muc_service *svc, struct stanza *st, const struct ji
             iq_answer(room, st, from, occ);
         return;
     }
+    struct xml_node *q = xml_child(st->root, NULL, NULL);
     if (!occ) {
+        if (q && (xml_is(q, NS_DISCO_INFO, "query") || xml_is(q, NS_DISCO_ITEMS, "query"))) {
+            /* XEP-0045 §6.6: "If a non-occupant attempts to send a disco
+             * request to an address of the form room@service/nick, a MUC
+             * service MUST return a <bad-request/> error" (type modify,
+             * RFC 6120 §8.3.3.1). */
+            muc_error(srv, st, "modify", "bad-request",
+                      "only occupants may query an occupant");
+            return;
+        }
         /* XEP-0410 §3.2: a client that is not joined (or whose room is
-         * gone) learns it by <not-acceptable/> and rejoins; §17.4 only
-         * occupants talk to occupants through the room. */
+         * gone) pinging its occupant JID learns it by <not-acceptable/>
+         * and rejoins; the same answer for every other IQ a non-occupant
+         * sends to an occupant JID (§17.4: only occupants talk to
+         * occupants through the room).  Disco is the exception above. */
         muc_error(srv, st, "cancel", "not-acceptable", "you are not an occupant of this room");
         return;
     }
     struct muc_occupant *target = muc_occupant_by_nick(room, to->resource);
-    struct xml_node *q = xml_child(st->root, NULL, NULL);
     if (target && strcmp(target->nick, occ->nick) == 0 && q && xml_is(q, NS_PING_MUC, "ping")) {
         /* XEP-0410 §3.3: self-ping answered by the service (for each
          * session of a multi-session nick), advertised as

@@ -82,30 +82,46 @@ enum muc_verdict muc_check_role_change(enum muc_affil actor_affil, enum muc_role
     }
     if (new_role < target_role) {
         /* §8.4: voice (and §9.7 moderator status) of an admin or owner
-         * cannot be removed by anyone; nor can a moderator revoke it from
-         * someone with a higher affiliation. */
-        if (target_affil >= MUC_AFFIL_ADMIN || target_affil > actor_affil)
+         * cannot be removed by anyone, and "a moderator MUST NOT be able
+         * to revoke voice from a user whose affiliation is at or above the
+         * moderator's level": a member-moderator cannot silence another
+         * member.  "none" is the absence of an affiliation, not a level:
+         * a moderator without affiliation still revokes voice from
+         * unaffiliated occupants (§5.1 table: moderators revoke voice). */
+        if (target_affil >= MUC_AFFIL_ADMIN || target_affil > actor_affil ||
+            (target_affil == actor_affil && target_affil > MUC_AFFIL_NONE))
             return MUC_NOT_ALLOWED;
     }
     return MUC_OK;
 }
 
 enum muc_verdict muc_check_affil_change(enum muc_affil actor_affil, enum muc_affil target_affil,
-                                        enum muc_affil new_affil, size_t owners)
+                                        enum muc_affil new_affil, size_t owners, bool self)
 {
     if (actor_affil < MUC_AFFIL_ADMIN)
         return MUC_FORBIDDEN;           /* §9: admin use cases */
+    /* §9.1: "If an admin or owner attempts to ban himself, the service
+     * MUST deny the request and return a <conflict/>" -- even an owner
+     * while other owners remain (stepping down is done otherwise). */
+    if (self && new_affil == MUC_AFFIL_OUTCAST)
+        return MUC_SELF_BAN;
     if (actor_affil < MUC_AFFIL_OWNER) {
-        /* §9.1: "a user cannot be banned by an admin with a lower
-         * affiliation"; the same protection covers every change of an
-         * admin's or owner's affiliation by an admin. */
-        if (target_affil >= MUC_AFFIL_ADMIN)
-            return MUC_NOT_ALLOWED;
-        /* §10.3/§10.7: granting admin or owner is an owner use case. */
+        if (target_affil >= MUC_AFFIL_ADMIN) {
+            /* §9.1: "a user cannot be banned by an admin with a lower
+             * affiliation" (<not-allowed/>); §9.2 keeps that for a ban of
+             * an equal admin.  Any other change of an owner's or admin's
+             * affiliation edits the owner or admin list, which only
+             * owners may do (§10.4, §10.7, §10.8: <forbidden/>), the
+             * admin's own included. */
+            return new_affil == MUC_AFFIL_OUTCAST ? MUC_NOT_ALLOWED : MUC_FORBIDDEN;
+        }
+        /* §10.3/§10.6: granting admin or owner is an owner use case. */
         if (new_affil >= MUC_AFFIL_ADMIN)
             return MUC_FORBIDDEN;
     }
-    /* §10.6, §10.9: every room has at least one owner. */
+    /* §10.2, §10.4, §10.5: an owner may not revoke their own (or the
+     * last remaining) owner status when no other owner remains
+     * (<conflict/>); every room keeps an owner. */
     if (target_affil == MUC_AFFIL_OWNER && new_affil != MUC_AFFIL_OWNER && owners <= 1)
         return MUC_CONFLICT;
     return MUC_OK;

@@ -7,8 +7,9 @@
  *   §5.2   affiliations: names and their order (owner > admin > member >
  *          none > outcast)
  *   §8-§10 who may change a role or an affiliation, and the error a
- *          refused change gets (§8.2 kick, §8.3/8.4 voice, §9.1 ban,
- *          §9.3/9.4 membership, §9.6/9.7 moderator, §10.3-10.6 owner/admin)
+ *          refused change gets (§8.2 kick, §8.3/8.4 voice, §9.1 ban and
+ *          self-ban, §9.3/9.4 membership, §9.6/9.7 moderator, §10.3-10.8
+ *          owner/admin lists, the last owner)
  *   §7.2.14 discussion history limits on entry (maxchars, maxstanzas,
  *          seconds, since)
  */
@@ -53,7 +54,9 @@ enum muc_verdict {
     MUC_NOT_ALLOWED,        /* <not-allowed/> type cancel: target is protected
                                (§8.2 an admin/owner cannot be kicked, §9.1
                                an admin cannot ban an admin/owner) */
-    MUC_CONFLICT,           /* <conflict/> type cancel: the last owner (§10.6) */
+    MUC_CONFLICT,           /* <conflict/> type cancel: the last owner (§10.4) */
+    MUC_SELF_BAN,           /* <conflict/> type cancel: §9.1 an admin or owner
+                               banning themselves */
 };
 
 /* May an occupant (actor_affil, actor_role) set the role of an occupant
@@ -64,11 +67,12 @@ enum muc_verdict muc_check_role_change(enum muc_affil actor_affil, enum muc_role
 
 /* May a user with actor_affil change target's affiliation from
  * target_affil to new_affil?  'owners' is the number of owners of the
- * room now (the last one cannot go, §10.6/§10.9).  'self' when the actor
- * changes their own affiliation (an owner may step down if another owner
- * remains). */
+ * room now (the last one cannot go, §10.4/§10.5: <conflict/>).  'self'
+ * when the actor changes their own affiliation: a ban of oneself is a
+ * <conflict/> (§9.1); an owner may step down if another owner remains
+ * (§10.4); an admin may not (only owners edit the admin list, §10.7). */
 enum muc_verdict muc_check_affil_change(enum muc_affil actor_affil, enum muc_affil target_affil,
-                                        enum muc_affil new_affil, size_t owners);
+                                        enum muc_affil new_affil, size_t owners, bool self);
 
 /* May an actor with this affiliation/role read the list of items with
  * this role (role >= 0) or affiliation (affil >= 0)? (§8.5 voice list,

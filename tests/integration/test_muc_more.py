@@ -4,11 +4,15 @@
   §7.2.8): a second resource takes no slot and gets into a full room;
 - §17.4 / XEP-0410 IQs to occupant JIDs with multi-session nicks: one
   session asked, the answer back to the session that asked, an error when
-  the asked session leaves, errors for non-occupants and unknown nicks;
+  the asked session leaves, errors for non-occupants (disco: §6.6
+  <bad-request/>; pings and others: XEP-0410 §3.2 <not-acceptable/>) and
+  unknown nicks;
 - §7.10 registering with a room, §7.12 the reserved nickname
   (x-roomuser-item), §7.2.8 conflict on a nick registered by another;
 - XEP-0313 §4.1.1 the room archive's query form and the room's disco#info;
 - §15.5.3 muc#roomconfig_presencebroadcast applied to presence;
+- §9.1 / §10.4 / §10.7 owners and admins changing their own affiliation
+  (self-ban and the last owner: <conflict/>);
 - ARCHITECTURE.md principle 5: a XEP-0198 ack of a configuration or
   subject change of a persistent room means the change survives SIGKILL.
 """
@@ -18,7 +22,7 @@ import pytest
 from conftest import make_account
 from harness import server as srv
 from harness.xmpp import q, unique
-from test_muc import (CLIENT, MUC, OWNER, SERVICE, USER, XDATA, codes, configure,
+from test_muc import (ADMIN, CLIENT, MUC, OWNER, SERVICE, USER, XDATA, codes, configure,
                       err_cond, instant, is_pres, item, join)
 
 MODULES = srv.ALL_MODULES + ("muc",)
@@ -26,6 +30,7 @@ PING = "urn:xmpp:ping"
 VERSION = "jabber:iq:version"
 REGISTER = "jabber:iq:register"
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
+DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
 MAM = "urn:xmpp:mam:2"
 
 
@@ -168,9 +173,24 @@ def test_iq_to_multi_session_occupant(server, clients):
     assert r.get("type") == "result"
     r = b1.iq("get", "<ping xmlns='%s'/>" % PING, to=rj + "/bob")
     assert err_cond(r) == ("cancel", "not-acceptable")      # b1 left
-    # Non-occupants and unknown nicks.
+    # Non-occupants and unknown nicks.  Any IQ but disco from a
+    # non-occupant: <not-acceptable/> (XEP-0410 §3.2, pings in particular,
+    # so that a client that dropped out rejoins) ...
     r = outsider.iq("get", "<query xmlns='%s'/>" % VERSION, to=rj + "/alice")
     assert err_cond(r) == ("cancel", "not-acceptable")
+    r = outsider.iq("get", "<ping xmlns='%s'/>" % PING, to=rj + "/alice")
+    assert err_cond(r) == ("cancel", "not-acceptable")
+    # ... disco: <bad-request/> (XEP-0045 §6.6), and nothing reaches alice.
+    for ns in (DISCO_INFO, DISCO_ITEMS):
+        r = outsider.iq("get", "<query xmlns='%s'/>" % ns, to=rj + "/alice")
+        assert err_cond(r) == ("modify", "bad-request")
+    a.expect_nothing(is_iq(type_="get"), timeout=0.3)
+    # An occupant's disco of an occupant is passed through (§6.6 MAY).
+    b2.send("<iq type='get' id='d1' to='%s/alice'><query xmlns='%s'/></iq>" % (rj, DISCO_ITEMS))
+    fwd = a.expect(is_iq(rj + "/bob", "get"))
+    assert fwd.find("{%s}query" % DISCO_ITEMS) is not None
+    a.send("<iq type='result' id='%s' to='%s/bob'/>" % (fwd.get("id"), rj))
+    assert b2.expect(is_iq(id_="d1")).get("type") == "result"
     r = a.iq("get", "<query xmlns='%s'/>" % VERSION, to=rj + "/nobody")
     assert err_cond(r) == ("cancel", "item-not-found")
     r = a.iq("get", "<query xmlns='%s'/>" % DISCO_INFO, to=rj)
@@ -353,6 +373,54 @@ def test_presence_broadcast_roles(server, clients):
     join(d, room, "dave")
     d.expect(is_pres(rj + "/bob"))
     d.expect_nothing(is_pres(rj + "/carol"), timeout=0.5)
+
+
+# --- §9.1 / §10.4 / §10.7 changing one's own affiliation ------------------------------
+
+def set_affil(c, rj, jid, affil):
+    return c.iq("set", "<query xmlns='%s'><item jid='%s' affiliation='%s'/></query>"
+                % (ADMIN, jid, affil), to=rj)
+
+
+def affil_list(c, rj, affil):
+    r = c.iq("get", "<query xmlns='%s'><item affiliation='%s'/></query>" % (ADMIN, affil), to=rj)
+    assert r.get("type") == "result"
+    return {i.get("jid") for i in r.iter("{%s}item" % ADMIN)}
+
+
+def test_own_affiliation_changes(server, clients):
+    a, b, c = new_user(server, clients), new_user(server, clients), new_user(server, clients)
+    ja, jb, jc = (x.jid.split("/")[0] for x in (a, b, c))
+    room = unique("self")
+    rj = "%s@%s" % (room, SERVICE)
+    instant(a, room, "alice")
+    join(c, room, "carol")      # keeps the room alive when alice is banned
+    # The only owner: neither stepping down to any affiliation (§10.4
+    # <conflict/>) nor banning himself (§9.1 <conflict/>).
+    for new in ("admin", "member", "none", "outcast"):
+        assert err_cond(set_affil(a, rj, ja, new)) == ("cancel", "conflict"), new
+    assert affil_list(a, rj, "owner") == {ja}
+    # An admin: a ban of himself is a <conflict/> (§9.1); stepping down
+    # edits the admin list, an owner's business (§10.7/§10.8 <forbidden/>).
+    assert set_affil(a, rj, jb, "admin").get("type") == "result"
+    assert err_cond(set_affil(b, rj, jb, "outcast")) == ("cancel", "conflict")
+    assert err_cond(set_affil(b, rj, jb, "member")) == ("auth", "forbidden")
+    assert affil_list(a, rj, "admin") == {jb}
+    # With a second owner, an owner still cannot ban himself (§9.1) ...
+    assert set_affil(a, rj, jc, "owner").get("type") == "result"
+    assert err_cond(set_affil(a, rj, ja, "outcast")) == ("cancel", "conflict")
+    assert affil_list(a, rj, "outcast") == set()
+    # ... but may step down (§10.4 SHOULD allow), here to nothing; the
+    # remaining owner is then the last one.
+    assert set_affil(a, rj, ja, "none").get("type") == "result"
+    assert affil_list(c, rj, "owner") == {jc}
+    assert err_cond(set_affil(c, rj, jc, "member")) == ("cancel", "conflict")
+    # An owner may ban another owner (no self-ban, not the last owner).
+    assert set_affil(c, rj, ja, "owner").get("type") == "result"
+    assert set_affil(c, rj, ja, "outcast").get("type") == "result"
+    p = a.expect(is_pres(rj + "/alice", "unavailable"))
+    assert {"301", "110"} <= codes(p)
+    assert affil_list(c, rj, "outcast") == {ja}
 
 
 # --- durability: XEP-0198 acks of room changes --------------------------------------

@@ -42,6 +42,12 @@ static void test_roles(void **state)
         { N, MOD, A, MOD, V, MUC_FORBIDDEN },   /* revoking a moderator needs admin */
         { A, MOD, W, MOD, P, MUC_NOT_ALLOWED }, /* §9.7 an owner's moderator status */
         { N, MOD, M, P, V, MUC_NOT_ALLOWED },   /* §8.4 higher affiliation */
+        { M, MOD, M, P, V, MUC_NOT_ALLOWED },   /* §8.4 equal affiliation */
+        { M, MOD, N, P, V, MUC_OK },            /* §8.4 lower affiliation */
+        { A, MOD, A, MOD, V, MUC_NOT_ALLOWED }, /* §8.4 an admin's voice: no one */
+        { W, MOD, M, P, V, MUC_OK },
+        { M, MOD, M, P, RN, MUC_OK },           /* §8.2 kicking an equal is allowed */
+        { M, MOD, M, V, P, MUC_OK },            /* §8.3 granting voice to an equal */
         { N, MOD, N, V, P, MUC_OK },            /* §8.3 grant voice */
         { N, MOD, N, P, MOD, MUC_FORBIDDEN },   /* §9.6 needs admin */
         { A, MOD, N, P, MOD, MUC_OK },
@@ -60,20 +66,40 @@ static void test_affiliations(void **state)
     static const struct {
         enum muc_affil aa, ta, na;
         size_t owners;
+        bool self;
         enum muc_verdict want;
     } t[] = {
-        { M, N, O, 1, MUC_FORBIDDEN },          /* members do not ban */
-        { A, N, O, 1, MUC_OK },                 /* §9.1 ban */
-        { A, W, O, 2, MUC_NOT_ALLOWED },        /* §9.1 admin cannot ban an owner */
-        { A, A, N, 2, MUC_NOT_ALLOWED },
-        { A, N, A, 1, MUC_FORBIDDEN },          /* §10.7 granting admin is an owner's */
-        { A, N, M, 1, MUC_OK },                 /* §9.3 */
-        { W, N, W, 1, MUC_OK },                 /* §10.3 */
-        { W, W, A, 1, MUC_CONFLICT },           /* §10.6 the last owner */
-        { W, W, A, 2, MUC_OK },
+        { M, N, O, 1, false, MUC_FORBIDDEN },   /* members do not ban */
+        { M, M, O, 1, true, MUC_FORBIDDEN },    /* ... not even themselves */
+        { A, N, O, 1, false, MUC_OK },          /* §9.1 ban */
+        { A, W, O, 2, false, MUC_NOT_ALLOWED }, /* §9.1 admin cannot ban an owner */
+        { A, A, O, 2, false, MUC_NOT_ALLOWED }, /* nor an equal admin */
+        { A, A, O, 1, true, MUC_SELF_BAN },     /* §9.1 admin bans himself */
+        { W, W, O, 2, true, MUC_SELF_BAN },     /* §9.1 owner too, other owners or not */
+        { W, W, O, 1, true, MUC_SELF_BAN },
+        { W, W, O, 2, false, MUC_OK },          /* an owner bans another owner */
+        { A, W, A, 2, false, MUC_FORBIDDEN },   /* §10.4 only owners revoke owners */
+        { A, W, M, 2, false, MUC_FORBIDDEN },
+        { A, W, N, 2, false, MUC_FORBIDDEN },
+        { A, A, M, 1, false, MUC_FORBIDDEN },   /* §10.7 only owners revoke admins */
+        { A, A, N, 1, false, MUC_FORBIDDEN },
+        { A, A, N, 1, true, MUC_FORBIDDEN },    /* §10.8 an admin's own entry too */
+        { A, N, A, 1, false, MUC_FORBIDDEN },   /* §10.6 granting admin is an owner's */
+        { A, M, W, 1, false, MUC_FORBIDDEN },   /* §10.3 granting owner too */
+        { A, N, M, 1, false, MUC_OK },          /* §9.3 */
+        { A, M, N, 1, false, MUC_OK },          /* §9.4 */
+        { W, N, W, 1, false, MUC_OK },          /* §10.3 */
+        { W, W, A, 1, true, MUC_CONFLICT },     /* §10.4 the last owner steps down */
+        { W, W, M, 1, true, MUC_CONFLICT },
+        { W, W, N, 1, true, MUC_CONFLICT },
+        { W, W, A, 2, true, MUC_OK },           /* §10.4 another owner remains */
+        { W, W, N, 2, true, MUC_OK },
+        { W, W, A, 2, false, MUC_OK },          /* §10.4 revoking another owner */
+        { W, A, N, 1, false, MUC_OK },          /* §10.7 */
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        enum muc_verdict v = muc_check_affil_change(t[i].aa, t[i].ta, t[i].na, t[i].owners);
+        enum muc_verdict v = muc_check_affil_change(t[i].aa, t[i].ta, t[i].na, t[i].owners,
+                                                    t[i].self);
         if (v != t[i].want)
             fail_msg("row %zu: got %d want %d", i, v, t[i].want);
     }
