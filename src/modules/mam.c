@@ -13,11 +13,13 @@
  * copy settles too (its own offline write, if it went offline).
  *
  * Preferences (XEP-0441) are cached in memory for users with a session
- * (loaded at bind, kv area "mam" key "prefs").  When they are not cached
- * or default='roster' needs the roster, the decision is made
- * asynchronously; the incoming copy then already carries the stanza id
- * (the message cannot wait), and if the decision is "do not archive"
- * that id names no archived row: mam_archived_ids() reports it absent.
+ * (loaded at bind, kv area "mam" key "prefs").  The decision is always
+ * made before an incoming message is stamped, so a <stanza-id/> by the
+ * user always names an archived row (XEP-0313 §3.5).  When the
+ * preferences are not cached (the recipient has no session) or
+ * default='roster' needs the roster, the message waits for the decision
+ * (held: XEP-0198 acks wait too) and is then routed again with
+ * router_redeliver(), which the hook recognises as already decided.
  *
  * Queries (XEP-0313 §4) are answered for the user's own archive only.
  * Retention: rows older than the 'retention' option are expired by a
@@ -227,10 +229,9 @@ static void prefs_loaded(const struct store_result *res, void *ud)
 
 /* Starts archiving 'msg' (already serialized into a->value by the
  * caller) for a->user; 'held' is held and referenced until done. */
-static struct arch *arch_new(struct pl_module_ctx *m, struct server *srv,
+static struct arch *arch_new(struct mam_state *ms, struct server *srv,
                              struct stanza *held, struct jid *user, struct jid *target)
 {
-    struct mam_state *ms = m->data;
     struct arch *a = pl_calloc(1, sizeof(*a));
     a->ms = ms;
     ms->refs++;
@@ -281,13 +282,117 @@ static void copy_settled(struct stanza *copy, void *ud)
     stanza_unref(orig);
 }
 
+/*
+ * The copy of incoming 'st' that is delivered in its place, once the
+ * archiving decision is made: stanza ids by the user that the sender put
+ * in are removed (XEP-0359 §3 rule 2) and, only when 'archive', the row
+ * is written and the copy carries <stanza-id by=user id=row/> (XEP-0313
+ * §3.5): a stanza id never names a row that is not archived.  Takes
+ * 'user' and 'target' (either may be NULL when not archiving).
+ */
+static struct stanza *incoming_copy(struct mam_state *ms, struct server *srv,
+                                    struct stanza *st, const char *by, struct jid *user,
+                                    struct jid *target, bool archive)
+{
+    struct stanza *copy = stanza_copy(st);
+    mam_strip_stanza_ids(copy->root, by);
+    if (!archive || !user || !target) {
+        jid_free(user);
+        jid_free(target);
+        return copy;
+    }
+    struct arch *a = arch_new(ms, srv, copy, user, target);
+    xml_serialize(copy->root, XML_NS_CLIENT, &a->value);
+    struct xml_node *sid = xml_add_child(copy->arena, copy->root, NS_SID, "stanza-id");
+    xml_set_attr(copy->arena, sid, "by", a->user->bare);
+    xml_set_attr(copy->arena, sid, "id", a->id);
+    /* Hold the original until the copy settles. */
+    stanza_hold(st);
+    stanza_ref(st);
+    stanza_on_settled(copy, copy_settled, st);
+    /* stanza_on_settled() took a hold of its own; arch_new's hold
+     * (released when the row is committed) is the one that counts. */
+    stanza_unhold(copy);
+    arch_write(a);
+    return copy;
+}
+
+/*
+ * An incoming message whose decision needs storage (preferences not
+ * cached: the recipient has no session) or the roster (default='roster').
+ * The message waits for it - held (ARCHITECTURE.md principle 5) and
+ * referenced - because its stanza id must agree with the decision; then
+ * the stamped (or not) copy is routed once more with router_redeliver(),
+ * which runs the other hooks and the delivery rules but tells this
+ * module (ev->redelivery) that the archiving is already done.
+ */
+struct pending_in {
+    struct mam_state *ms;       /* a reference */
+    struct server *srv;
+    struct stanza *st;          /* referenced and held */
+    struct jid *user;           /* bare */
+    struct jid *target;
+};
+
+static void pending_in_done(struct pending_in *pi, bool archive)
+{
+    struct stanza *copy = incoming_copy(pi->ms, pi->srv, pi->st, pi->user->bare,
+                                        jid_dup(pi->user), pi->target, archive);
+    pi->target = NULL;
+    router_redeliver(pi->srv, copy);
+    stanza_unref(copy);
+    stanza_unhold(pi->st);
+    stanza_unref(pi->st);
+    state_unref(pi->ms);
+    jid_free(pi->user);
+    free(pi);
+}
+
+static void pending_in_roster(struct server *srv, int sub, void *ud)
+{
+    (void)srv;
+    /* XEP-0441 §2.1.1 'roster' (ROSTER_SUB_NONE also means absent; -1,
+     * a storage failure, archives nothing rather than guess). */
+    pending_in_done(ud, sub > ROSTER_SUB_NONE);
+}
+
+static void pending_in_decide(struct pending_in *pi, const struct mam_prefs *p)
+{
+    switch (mam_prefs_decide(p, pi->target)) {
+    case MAM_ARCHIVE:
+        pending_in_done(pi, true);
+        return;
+    case MAM_SKIP:
+        pending_in_done(pi, false);
+        return;
+    case MAM_ASK_ROSTER:
+        break;
+    }
+    if (pi->srv->stopping) {
+        pending_in_done(pi, false);     /* deliver; the roster may be gone */
+        return;
+    }
+    roster_subscription(pi->srv, pi->user->bare, pi->target->bare, pending_in_roster, pi);
+}
+
+static void pending_in_prefs(const struct store_result *res, void *ud)
+{
+    struct pending_in *pi = ud;
+    struct mam_prefs *p = prefs_from_stored(res);
+    pending_in_decide(pi, p);
+    mam_prefs_release(p);
+    free(p);
+}
+
 static enum hook_result on_stanza_in(struct hook_event *ev, void *ud)
 {
     struct pl_module_ctx *m = ud;
     struct mam_state *ms = m->data;
     struct stanza *st = ev->stanza;
-    /* A redelivery (router.h: XEP-0198 unacked messages of an ended
-     * session) was archived, and got its <stanza-id/>, the first time. */
+    /* A redelivery was archived, or decided not to be, and got its
+     * <stanza-id/> the first time: XEP-0198 unacked messages of an ended
+     * session (router.h) and messages that waited for their decision
+     * here (struct pending_in). */
     if (strcmp(st->root->name, "message") != 0 || !ev->user || ev->redelivery)
         return HOOK_CONTINUE;
     const char *type = xml_attr(st->root, "type");
@@ -303,29 +408,27 @@ static enum hook_result on_stanza_in(struct hook_event *ev, void *ud)
     if (!user || !target)
         archivable = false;
     int quick = archivable ? quick_decision(ms, user, target) : MAM_SKIP;
-
-    /* The copy the router delivers instead of st (hook.h). */
-    struct stanza *copy = stanza_copy(st);
-    mam_strip_stanza_ids(copy->root, ev->user);
-    if (quick != MAM_SKIP) {
-        struct arch *a = arch_new(m, ev->srv, copy, user, target);
-        user = target = NULL;
-        xml_serialize(copy->root, XML_NS_CLIENT, &a->value);
-        struct xml_node *sid = xml_add_child(copy->arena, copy->root, NS_SID, "stanza-id");
-        xml_set_attr(copy->arena, sid, "by", a->user->bare);
-        xml_set_attr(copy->arena, sid, "id", a->id);
-        /* Hold the original until the copy settles. */
+    if (quick < 0) {
+        /* Decide first, stamp after (XEP-0313 §3.5 with XEP-0441 §2). */
+        struct pending_in *pi = pl_calloc(1, sizeof(*pi));
+        pi->ms = ms;
+        ms->refs++;
+        pi->srv = ev->srv;
+        pi->st = stanza_ref(st);
         stanza_hold(st);
-        stanza_ref(st);
-        stanza_on_settled(copy, copy_settled, st);
-        /* stanza_on_settled() took a hold of its own; arch_new's hold
-         * (released when the row is committed) is the one that counts. */
-        stanza_unhold(copy);
-        arch_start(m, a, quick);
+        pi->user = user;
+        pi->target = target;
+        struct mam_prefs *p = hashmap_get(&ms->prefs, user->bare);
+        if (p)
+            pending_in_decide(pi, p);       /* the roster decides */
+        else
+            store_kv_get(ev->srv->store, user->local, user->domain, PREFS_AREA, PREFS_KEY,
+                         pending_in_prefs, pi);
+        return HOOK_HANDLED;
     }
-    jid_free(user);
-    jid_free(target);
-    ev->stanza = copy;          /* the reference passes to the router */
+    /* The copy the router delivers instead of st (hook.h); the reference
+     * passes to the router. */
+    ev->stanza = incoming_copy(ms, ev->srv, st, ev->user, user, target, quick == MAM_ARCHIVE);
     return HOOK_CONTINUE;
 }
 
@@ -347,7 +450,7 @@ static enum hook_result on_stanza_out(struct hook_event *ev, void *ud)
         jid_free(target);
         return HOOK_CONTINUE;
     }
-    struct arch *a = arch_new(m, ev->srv, st, user, target);
+    struct arch *a = arch_new(ms, ev->srv, st, user, target);
     xml_serialize(st->root, XML_NS_CLIENT, &a->value);
     arch_start(m, a, quick);
     return HOOK_CONTINUE;
@@ -460,6 +563,11 @@ static void answer_form(struct server *srv, struct stanza *req)
     stanza_unref(r);
 }
 
+/* A full-JID 'with' (XEP-0313 §4.1.1) is filtered here, over every row
+ * of the conversation with the bare JID: a conversation longer than this
+ * is refused rather than read whole into memory. */
+#define FULL_WITH_SCAN_MAX 20000
+
 struct mam_q {
     struct server *srv;
     struct stanza *req;         /* referenced */
@@ -467,6 +575,14 @@ struct mam_q {
     char *queryid;
     size_t nids;
     bool flip, count_only;
+    /* Full-JID 'with' only: */
+    char *with_full;
+    long long max;
+    bool reverse;
+    bool paged;                 /* after/before: a second query counts */
+    struct store_log_query_args count_args;     /* strings owned below */
+    char *with, **ids, *after_id, *before_id;
+    long long count;            /* filtered size of the whole result set */
 };
 
 static void mq_free(struct mam_q *mq)
@@ -474,6 +590,13 @@ static void mq_free(struct mam_q *mq)
     stanza_unref(mq->req);
     jid_free(mq->owner);
     free(mq->queryid);
+    free(mq->with_full);
+    free(mq->with);
+    free(mq->after_id);
+    free(mq->before_id);
+    for (size_t i = 0; mq->ids && mq->ids[i]; i++)
+        free(mq->ids[i]);
+    free(mq->ids);
     free(mq);
 }
 
@@ -487,6 +610,102 @@ static void send_result(struct server *srv, struct session *s, const struct mam_
     }
     sm_deliver(srv, s, msg);
     stanza_unref(msg);
+}
+
+/* The rows of res that match the full JID, shallow copies (the strings
+ * stay res's); *n_out their number. */
+static struct store_item *filter_full(const struct mam_q *mq, const struct store_result *res,
+                                      size_t *n_out)
+{
+    struct store_item *v = pl_calloc(res->nitems ? res->nitems : 1, sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < res->nitems; i++)
+        if (mam_item_with_full(&res->items[i], mq->owner->bare, mq->with_full))
+            v[n++] = res->items[i];
+    *n_out = n;
+    return v;
+}
+
+/* Common answers to a failed query; true when one was sent (or nobody
+ * is to be answered). */
+static bool query_failed(struct mam_q *mq, const struct store_result *res)
+{
+    struct server *srv = mq->srv;
+    if (srv->stopping)
+        return true;
+    if (res->status == STORE_NOT_FOUND) {
+        router_bounce(srv, mq->req, "cancel", "item-not-found",
+                      "no message with that id in the archive");
+        return true;
+    }
+    if (res->status != STORE_OK) {
+        router_bounce(srv, mq->req, "wait", "internal-server-error", "archive unavailable");
+        return true;
+    }
+    if (res->more) {
+        router_bounce(srv, mq->req, "cancel", "policy-violation",
+                      "too many messages with that bare JID to filter by full JID; "
+                      "narrow the query with 'start' and 'end'");
+        return true;
+    }
+    return false;
+}
+
+/* Sends the result messages and the <fin/> for rows (oldest first). */
+static void query_answer(struct mam_q *mq, const struct store_item *rows, size_t n,
+                         long long count, bool complete)
+{
+    struct server *srv = mq->srv;
+    struct jid *from = jid_parse(xml_attr(mq->req->root, "from"));
+    struct session *s = from ? sm_find(srv, from) : NULL;
+    jid_free(from);
+    if (!s)
+        return;                 /* the querier left: nobody to answer */
+    for (size_t i = 0; i < n; i++)
+        send_result(srv, s, mq, &rows[mq->flip ? n - 1 - i : i]);
+    /* XEP-0313 §4: the IQ result comes after the last result message. */
+    struct stanza *r;
+    struct xml_node *fin = iq_reply_result(mq->req, NS_MAM, "fin", &r);
+    mam_fill_fin(r->arena, fin, rows, n, count, complete);
+    router_route(srv, r);
+    stanza_unref(r);
+}
+
+/* Full-JID 'with', the page query (after its count when paged). */
+static void full_page_done(const struct store_result *res, void *ud)
+{
+    struct mam_q *mq = ud;
+    if (!query_failed(mq, res)) {
+        size_t n, off, len;
+        bool more;
+        /* (Unknown ids, after-id and before-id were NOT_FOUND: the
+         * store checks them whatever 'with' says.) */
+        struct store_item *rows = filter_full(mq, res, &n);
+        long long count = mq->paged ? mq->count : (long long)n;
+        mam_page_window(n, mq->count_only ? 0 : mq->max, mq->reverse, &off, &len, &more);
+        if (mq->count_only)
+            query_answer(mq, rows, 0, count, count == 0);
+        else
+            query_answer(mq, rows + off, len, count, !more);
+        free(rows);
+    }
+    mq_free(mq);
+}
+
+static void full_count_done(const struct store_result *res, void *ud)
+{
+    struct mam_q *mq = ud;
+    if (query_failed(mq, res)) {
+        mq_free(mq);
+        return;
+    }
+    size_t n;
+    free(filter_full(mq, res, &n));
+    mq->count = (long long)n;
+    mq->count_args.after_id = mq->after_id;
+    mq->count_args.before_id = mq->before_id;
+    /* The page: the same query between the after/before rows. */
+    store_log_query(mq->srv->store, &mq->count_args, full_page_done, mq);
 }
 
 static void query_done(const struct store_result *res, void *ud)
@@ -551,7 +770,41 @@ static void run_query(struct server *srv, struct stanza *req, struct xml_node *p
     mq->count_only = q.max == 0;
     struct store_log_query_args args;
     mam_query_store_args(&q, owner->local, owner->domain, AREA, &args);
-    store_log_query(srv->store, &args, query_done, mq);
+    if (!q.with_full) {
+        store_log_query(srv->store, &args, query_done, mq);
+        arena_free(a);
+        return;
+    }
+    /* XEP-0313 §4.1.1: only messages to/from that full JID.  The store
+     * matches the bare JID; the rows are filtered and paged here. */
+    mq->with_full = pl_strdup(q.with_full);
+    mq->max = q.max;
+    mq->reverse = q.reverse;
+    mq->paged = q.after_id || q.before_id;
+    mq->with = pl_strdup(q.with);
+    if (q.nids) {
+        mq->ids = pl_calloc(q.nids + 1, sizeof(char *));
+        for (size_t i = 0; i < q.nids; i++)
+            mq->ids[i] = pl_strdup(q.ids[i]);
+    }
+    args.with = mq->with;
+    args.ids = (const char *const *)mq->ids;
+    args.limit = FULL_WITH_SCAN_MAX;
+    args.reverse = false;
+    if (mq->paged) {
+        /* First the whole result set for the RSM count (XEP-0059 §2.6),
+         * then (full_count_done) the page between the after/before rows.
+         * The strings of the args are kept by mq: 'owner' and copies. */
+        mq->after_id = q.after_id ? pl_strdup(q.after_id) : NULL;
+        mq->before_id = q.before_id ? pl_strdup(q.before_id) : NULL;
+        mq->count_args = args;
+        mq->count_args.user = mq->owner->local;
+        mq->count_args.host = mq->owner->domain;
+        mq->count_args.after_id = mq->count_args.before_id = NULL;
+        store_log_query(srv->store, &mq->count_args, full_count_done, mq);
+    } else {
+        store_log_query(srv->store, &args, full_page_done, mq);
+    }
     arena_free(a);
 }
 

@@ -208,11 +208,17 @@ static int parse_form(struct arena *a, const struct xml_node *x,
             struct jid *j = jid_parse(val);
             if (!j)
                 return fail(err, "modify", "jid-malformed", "'with' is not a valid JID");
-            /* A full JID is matched by its bare JID: the archive keeps the
-             * bare JID of the other party (store.h). */
+            /* The store matches the bare JID of the other party
+             * (store.h); a full JID (§4.1.1) is then matched exactly on
+             * the stored message (mam_item_with_full()). */
             size_t n = strlen(j->bare);
             q->with = arena_alloc(a, n + 1);
             memcpy(q->with, j->bare, n + 1);
+            if (j->resource) {
+                n = strlen(j->full);
+                q->with_full = arena_alloc(a, n + 1);
+                memcpy(q->with_full, j->full, n + 1);
+            }
             jid_free(j);
         } else if (strcmp(var, "start") == 0) {
             if (mam_parse_datetime(val, &q->start) < 0)
@@ -607,4 +613,36 @@ struct stanza *mam_result_message(const struct store_item *it, const char *from,
     xml_append(f, xml_copy(a, fwd->root));
     stanza_unref(fwd);
     return msg;
+}
+
+bool mam_item_with_full(const struct store_item *it, const char *owner, const char *with_full)
+{
+    struct stanza *st = mam_parse_stored(it->value, it->value_len);
+    if (!st)
+        return false;
+    const char *from_s = xml_attr(st->root, "from");
+    const char *to_s = xml_attr(st->root, "to");
+    struct jid *from = from_s ? jid_parse(from_s) : NULL;
+    struct jid *to = to_s ? jid_parse(to_s) : NULL;
+    bool outgoing = from && strcmp(from->bare, owner) == 0;
+    const struct jid *other = outgoing ? to : from;
+    bool match = other && strcmp(other->full, with_full) == 0;
+    jid_free(from);
+    jid_free(to);
+    stanza_unref(st);
+    return match;
+}
+
+void mam_page_window(size_t n, long long limit, bool reverse, size_t *off, size_t *len,
+                     bool *more)
+{
+    if (limit <= 0 || (unsigned long long)limit >= n) {
+        *off = 0;
+        *len = n;
+        *more = false;
+        return;
+    }
+    *len = (size_t)limit;
+    *off = reverse ? n - *len : 0;
+    *more = true;
 }

@@ -65,6 +65,10 @@ struct mam_error {
 struct mam_query {
     const char *queryid;        /* borrowed from the tree, NULL if absent */
     char *with;                 /* prepared bare JID (arena), NULL = any */
+    char *with_full;            /* the prepared full JID when 'with' has a
+                                   resource (arena), else NULL: XEP-0313
+                                   §4.1.1, only messages to/from that full
+                                   JID (mam_item_with_full()) */
     long long start, end;       /* microseconds, 0 = open */
     const char *after_id;       /* form 'after-id' or RSM <after/> */
     const char *before_id;      /* form 'before-id' or RSM <before>id</before> */
@@ -151,6 +155,19 @@ void mam_fill_fin(struct arena *a, struct xml_node *fin, const struct store_item
 struct store_log_query_args;
 void mam_query_store_args(const struct mam_query *q, const char *user, const char *host,
                           const char *area, struct store_log_query_args *out);
+
+/* XEP-0313 §4.1.1 full-JID 'with': is archived row 'it' of 'owner'
+ * (bare) a message to (outgoing: its 'from' is the owner) or from
+ * (incoming) exactly the full JID 'with_full'?  The store keeps the bare
+ * JID of the other party (store.h), the stored message the full one. */
+bool mam_item_with_full(const struct store_item *it, const char *owner, const char *with_full);
+
+/* XEP-0059 paging over n rows (oldest first) already filtered: the first
+ * 'limit' rows, or with 'reverse' the last 'limit' (limit <= 0: all).
+ * *off and *len give the page; *more says rows were cut off on the
+ * paging side (as store_log_query's res->more). */
+void mam_page_window(size_t n, long long limit, bool reverse, size_t *off /* OUT */,
+                     size_t *len /* OUT */, bool *more /* OUT */);
 
 /* One XEP-0313 §4.2 result message for archived row 'it': from the
  * archive's JID to the querier, <result queryid id><forwarded><delay/>

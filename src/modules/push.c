@@ -15,7 +15,15 @@
  * with the urn:xmpp:push:summary form.  The body goes in only when the
  * 'include_body' option says so (§9: bodies leave the server through
  * third parties), and each registration is rate-limited ('min_interval').
- * §7.1: an IQ error in answer to a publish disables that registration.
+ * §7.1: an IQ error in answer to a publish that is permanent (anything
+ * but type 'wait', push_rules.h) disables that registration: it is
+ * deleted from storage and the removal is logged.  A temporary error, or
+ * no answer within 'publish_timeout', is retried ('retries' times, with
+ * the delay doubling from 'retry_delay'); once the retries are spent the
+ * notification is dropped (logged) and the registration kept - a service
+ * that is down for a while is not a service that refused the user.
+ * §8: an affiliation change to 'none' sent by the service to the user's
+ * bare JID removes the registrations of that service and node too.
  * The answers are addressed to the user's bare JID, so they are caught
  * by id in HOOK_STANZA_IN before the router would drop them.
  */
@@ -24,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <event2/event.h>
 
 #include "core/conf.h"
 #include "core/jid.h"
@@ -40,10 +50,11 @@
 /* Bytes of a stored <enable/> (publish options included): credentials
  * for an app server are small; this bounds what a client makes us keep. */
 #define ENABLE_MAX_BYTES 4096
-/* Publish IQs awaiting an answer; beyond this, older ones are forgotten
- * (an answer that then arrives is ignored: the registration stays). */
+/* Publishes awaiting an answer or a retry; beyond this, new ones are
+ * sent untracked (an error then does not disable, nothing is retried). */
 #define PENDING_MAX 4096
-#define PENDING_TTL 120         /* seconds an answer is waited for */
+/* The longest delay between two attempts, whatever the backoff says. */
+#define RETRY_DELAY_CAP 3600
 /* Rate-limit entries kept before stale ones are pruned. */
 #define RATES_MAX 8192
 
@@ -51,15 +62,26 @@ struct push_conf {
     bool include_body;          /* last-message-body in summaries */
     unsigned min_interval;      /* seconds between notifications per registration */
     unsigned max_registrations; /* per user */
+    unsigned publish_timeout;   /* seconds an answer is waited for */
+    unsigned retries;           /* further attempts after a temporary failure */
+    unsigned retry_delay;       /* seconds before the first retry (then doubled) */
 };
 
-/* A publish IQ we sent, by id. */
+struct push;
+
+/* A publish IQ we sent, by the id of its latest attempt.  It stays in
+ * the table while a retry is scheduled, so that a late answer to the
+ * attempt that timed out still counts. */
 struct pending {
-    char *id;                   /* key */
+    struct push *p;             /* not a reference: freed at unload */
+    char *id;                   /* key: the latest attempt's id */
     char *user;                 /* the user's local part */
     char *jid;                  /* the service JID the answer must come from */
     char *key;                  /* the registration's kv key */
-    long long sent;             /* monotonic seconds */
+    struct stanza *iq;          /* the publish, copied with a fresh id per attempt */
+    unsigned attempts;          /* attempts sent */
+    bool waiting;               /* failed; the timer is the retry's delay */
+    struct event *timer;        /* the answer's deadline, or the retry's delay */
 };
 
 struct rate {
@@ -100,6 +122,10 @@ static struct push *push_ref(struct push *p)
 
 static void pending_free(struct pending *pd)
 {
+    if (pd->timer)
+        event_free(pd->timer);
+    if (pd->iq)
+        stanza_unref(pd->iq);
     free(pd->id);
     free(pd->user);
     free(pd->jid);
@@ -376,19 +402,6 @@ static void notify_free(struct notify *n)
     free(n);
 }
 
-static void prune_pending(struct push *p, long long now)
-{
-    const char *k;
-    void *v;
-    for (size_t i = 0; hashmap_next(&p->pending, &i, &k, &v);) {
-        struct pending *pd = v;
-        if (now - pd->sent > PENDING_TTL) {
-            hashmap_del(&p->pending, k);
-            pending_free(pd);
-        }
-    }
-}
-
 static void prune_rates(struct push *p, long long now)
 {
     const char *k;
@@ -431,6 +444,75 @@ static bool rate_take(struct push *p, const char *bare, const char *key, long lo
     return true;
 }
 
+static void timer_in(struct pending *pd, unsigned seconds)
+{
+    struct timeval tv = { (time_t)seconds, 0 };
+    evtimer_add(pd->timer, &tv);
+}
+
+/* Sends one attempt: a copy of the publish with a fresh id (the stream
+ * may keep what it was given, e.g. an XEP-0198 queue of the service). */
+static void attempt_send(struct pending *pd)
+{
+    struct push *p = pd->p;
+    char id[48];
+    snprintf(id, sizeof(id), "push-%llu", ++p->next_id);
+    if (pd->id) {
+        hashmap_del(&p->pending, pd->id);
+        free(pd->id);
+    }
+    pd->id = pl_strdup(id);
+    hashmap_put(&p->pending, pd->id, pd);
+    pd->attempts++;
+    pd->waiting = false;
+    struct stanza *iq = stanza_copy(pd->iq);
+    xml_set_attr(iq->arena, iq->root, "id", pd->id);
+    timer_in(pd, p->conf.publish_timeout);
+    router_route(p->srv, iq);
+    stanza_unref(iq);
+}
+
+static void pending_done(struct pending *pd)
+{
+    hashmap_del(&pd->p->pending, pd->id);
+    pending_free(pd);
+}
+
+/* A temporary failure of the latest attempt (§7.1: "recoverable or
+ * transient"): retry after a delay that doubles, a bounded number of
+ * times; then give up on this notification but keep the registration. */
+static void attempt_failed(struct pending *pd, const char *why)
+{
+    struct push *p = pd->p;
+    evtimer_del(pd->timer);
+    if (pd->attempts > p->conf.retries) {
+        log_warn("push: publish to '%s' for '%s' failed %u times (last: %s); notification "
+                 "dropped, registration kept", pd->jid, pd->user, pd->attempts, why);
+        pending_done(pd);
+        return;
+    }
+    unsigned delay = push_retry_delay(p->conf.retry_delay, pd->attempts, RETRY_DELAY_CAP);
+    log_info("push: publish to '%s' for '%s' failed (%s); retry %u in %us",
+             pd->jid, pd->user, why, pd->attempts, delay);
+    pd->waiting = true;
+    timer_in(pd, delay);
+}
+
+static void pending_timer(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    struct pending *pd = ud;
+    if (pd->p->srv->stopping) {
+        pending_done(pd);
+        return;
+    }
+    if (pd->waiting)
+        attempt_send(pd);
+    else
+        attempt_failed(pd, "no answer");
+}
+
 static void publish_one(struct push *p, struct notify *n, const struct store_item *it,
                         unsigned long count, long long now)
 {
@@ -453,23 +535,21 @@ static void publish_one(struct push *p, struct notify *n, const struct store_ite
     struct push_summary sum = { .message_count = count, .sender = n->sender, .body = n->body };
     struct stanza *iq = push_publish_new(n->bare, jid, xml_attr(reg->root, "node"), id, &sum,
                                          xml_child(reg->root, NS_XDATA, "x"));
-    if (p->pending.count >= PENDING_MAX)
-        prune_pending(p, now);
+    log_debug("push: notifying '%s' for '%s' (%lu messages)", jid, n->bare, count);
     if (p->pending.count < PENDING_MAX) {
-        struct pending *pd = pl_malloc(sizeof(*pd));
-        pd->id = pl_strdup(id);
+        struct pending *pd = pl_calloc(1, sizeof(*pd));
+        pd->p = p;
         pd->user = pl_strdup(n->user);
         pd->jid = pl_strdup(jid);
         pd->key = pl_strdup(it->key);
-        pd->sent = now;
-        hashmap_put(&p->pending, pd->id, pd);
+        pd->iq = iq;
+        pd->timer = evtimer_new(p->srv->base, pending_timer, pd);
+        attempt_send(pd);
     } else {
-        log_warn("push: too many unanswered publishes; an error to '%s' will not disable it",
-                 id);
+        log_warn("push: too many unanswered publishes; '%s' is sent untracked", id);
+        router_route(p->srv, iq);
+        stanza_unref(iq);
     }
-    log_debug("push: notifying '%s' for '%s' (%lu messages)", jid, n->bare, count);
-    router_route(p->srv, iq);
-    stanza_unref(iq);
     stanza_unref(reg);
 }
 
@@ -569,10 +649,35 @@ static void disabled_done(const struct store_result *res, void *ud)
     push_unref(p);
 }
 
+/* §8: the service removed the user's publish affiliation.  Only the
+ * registrations of that service (the sender's JID exactly) and node go. */
+static void affiliation_revoked(struct push *p, struct hook_event *ev, const char *node)
+{
+    struct jid *user = jid_parse(ev->user);
+    struct jid *from = jid_parse(xml_attr(ev->stanza->root, "from"));
+    if (user && user->local && from) {
+        char *key = push_key(from->full, node);
+        log_info("push: '%s' revoked the publish affiliation of '%s' (node '%s'); "
+                 "registration removed", from->full, ev->user, node);
+        store_kv_set(ev->srv->store, user->local, p->host, AREA, key, NULL, 0,
+                     disabled_done, push_ref(p));
+        free(key);
+    }
+    jid_free(user);
+    jid_free(from);
+}
+
 static enum hook_result on_in(struct hook_event *ev, void *ud)
 {
     struct push *p = state_of(ud);
     struct xml_node *root = ev->stanza->root;
+    if (strcmp(root->name, "message") == 0 && ev->user) {
+        const char *node = push_affiliation_revoked(root, ev->user);
+        if (node)
+            affiliation_revoked(p, ev, node);
+        /* Delivered as usual: the user's clients may want to know. */
+        return HOOK_CONTINUE;
+    }
     if (strcmp(root->name, "iq") != 0)
         return HOOK_CONTINUE;
     const char *type = xml_attr(root, "type");
@@ -596,17 +701,24 @@ static enum hook_result on_in(struct hook_event *ev, void *ud)
     jid_free(svc);
     if (!ok)
         return HOOK_CONTINUE;
-    hashmap_del(&p->pending, id);
-    if (strcmp(type, "error") == 0) {
+    if (strcmp(type, "result") == 0) {
+        /* Also a late result to an attempt that timed out: the retry
+         * scheduled since is not needed. */
+        pending_done(pd);
+    } else if (push_error_kind(root) == PUSH_FAIL_PERMANENT) {
         /* §7.1: "the server SHOULD consider the particular JID and node
          * combination to be disabled". */
-        log_info("push: '%s' answered a publish for '%s' with an error; registration removed",
-                 pd->jid, ev->user);
+        log_info("push: '%s' answered a publish for '%s' with a permanent error; "
+                 "registration removed", pd->jid, ev->user);
         store_kv_set(ev->srv->store, pd->user, p->host, AREA, pd->key, NULL, 0,
                      disabled_done, push_ref(p));
+        pending_done(pd);
+    } else if (!pd->waiting) {
+        attempt_failed(pd, "temporary error");
     }
-    pending_free(pd);
-    /* An answer to the server's own request: nothing else wants it. */
+    /* (A temporary error to an attempt that already timed out: its retry
+     * is scheduled.)  An answer to the server's own request: nothing else
+     * wants it. */
     return HOOK_HANDLED;
 }
 
@@ -640,6 +752,13 @@ static void push_unload(struct pl_module_ctx *m)
         return;
     p->dead = true;
     m->data = NULL;
+    /* Their timers must not fire into an unloaded instance. */
+    const char *k;
+    void *v;
+    for (size_t i = 0; hashmap_next(&p->pending, &i, &k, &v);)
+        pending_free(v);
+    hashmap_release(&p->pending);
+    hashmap_init(&p->pending);
     push_unref(p);
 }
 
@@ -651,6 +770,13 @@ static const struct conf_option push_options[] = {
       NULL, 0, "least time between two notifications to one registration" },
     { "max_registrations", CONF_UINT, offsetof(struct push_conf, max_registrations), "8",
       1, 100, NULL, 0, "push services one account may register" },
+    { "publish_timeout", CONF_SECONDS, offsetof(struct push_conf, publish_timeout), "30s", 1,
+      3600, NULL, 0, "how long the app server's answer to a publish is waited for before "
+      "the attempt counts as failed (XEP-0357 §7.1)" },
+    { "retries", CONF_UINT, offsetof(struct push_conf, retries), "3", 0, 10, NULL, 0,
+      "further attempts after a temporary failure (a 'wait' error or no answer)" },
+    { "retry_delay", CONF_SECONDS, offsetof(struct push_conf, retry_delay), "5s", 1, 3600,
+      NULL, 0, "delay before the first retry; it doubles for each further one" },
     CONF_END
 };
 

@@ -122,3 +122,58 @@ struct stanza *push_publish_new(const char *from, const char *to, const char *no
     }
     return st;
 }
+
+/* RFC 6120 §8.3.3: the defined conditions whose type is 'wait'. */
+static bool wait_condition(const char *name)
+{
+    return strcmp(name, "remote-server-timeout") == 0
+        || strcmp(name, "resource-constraint") == 0;
+}
+
+enum push_failure push_error_kind(const struct xml_node *iq)
+{
+    const struct xml_node *err = xml_child(iq, NULL, "error");
+    if (!err)
+        return PUSH_FAIL_PERMANENT;     /* an error without <error/>: nothing to wait for */
+    const char *type = xml_attr(err, "type");
+    if (type)
+        return strcmp(type, "wait") == 0 ? PUSH_FAIL_TEMPORARY : PUSH_FAIL_PERMANENT;
+    for (const struct xml_node *c = xml_child(err, "urn:ietf:params:xml:ns:xmpp-stanzas", NULL);
+         c; c = xml_next(c, "urn:ietf:params:xml:ns:xmpp-stanzas", NULL))
+        if (strcmp(c->name, "text") != 0)
+            return wait_condition(c->name) ? PUSH_FAIL_TEMPORARY : PUSH_FAIL_PERMANENT;
+    return PUSH_FAIL_PERMANENT;
+}
+
+unsigned push_retry_delay(unsigned base, unsigned attempt, unsigned cap)
+{
+    if (base == 0)
+        base = 1;
+    if (cap < base)
+        cap = base;
+    unsigned d = base;
+    for (unsigned i = 1; i < attempt && d < cap; i++)
+        d = d > cap / 2 ? cap : d * 2;
+    return d < cap ? d : cap;
+}
+
+const char *push_affiliation_revoked(const struct xml_node *msg, const char *user)
+{
+    if (strcmp(msg->name, "message") != 0)
+        return NULL;
+    const char *type = xml_attr(msg, "type");
+    if (type && strcmp(type, "error") == 0)
+        return NULL;
+    const struct xml_node *ps = xml_child(msg, NS_PUBSUB, "pubsub");
+    const char *node = ps ? xml_attr(ps, "node") : NULL;
+    if (!node)
+        return NULL;
+    for (const struct xml_node *af = xml_child(ps, NS_PUBSUB, "affiliation"); af;
+         af = xml_next(af, NS_PUBSUB, "affiliation")) {
+        const char *jid = xml_attr(af, "jid");
+        const char *aff = xml_attr(af, "affiliation");
+        if (jid && aff && strcmp(jid, user) == 0 && strcmp(aff, "none") == 0)
+            return node;
+    }
+    return NULL;
+}

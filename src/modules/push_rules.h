@@ -64,4 +64,38 @@ struct stanza *push_publish_new(const char *from, const char *to, const char *no
                                 const char *id, const struct push_summary *sum,
                                 const struct xml_node *options);
 
+/*
+ * §7.1 publish errors.  "If a publish request is returned with an
+ * IQ-error, then the server SHOULD consider the particular JID and node
+ * combination to be disabled.  However, a server MAY choose to keep a
+ * service enabled if the error is deemed recoverable or transient".
+ * Transient is what RFC 6120 §8.3.2 calls type='wait' ("retry after
+ * waiting (the error is temporary)"), and, when the type is missing, the
+ * conditions that are defined as wait errors (§8.3.3.12
+ * <remote-server-timeout/>, §8.3.3.13 <resource-constraint/>): these
+ * are retried.  Everything else (cancel, auth, modify; e.g.
+ * <item-not-found/> for a node the app server deleted, <forbidden/> when
+ * it revoked the user's publish affiliation, §8) is permanent: the
+ * registration is removed.
+ */
+enum push_failure {
+    PUSH_FAIL_TEMPORARY,
+    PUSH_FAIL_PERMANENT,
+};
+/* Classifies an <iq type='error'/> answering a publish. */
+enum push_failure push_error_kind(const struct xml_node *iq);
+
+/* Backoff before retry number 'attempt' (1 for the first retry):
+ * base * 2^(attempt-1) seconds, at most 'cap' (and never 0). */
+unsigned push_retry_delay(unsigned base, unsigned attempt, unsigned cap);
+
+/*
+ * §8: a push service that stops accepting notifications MAY tell the
+ * user's bare JID with <message><pubsub xmlns=pubsub node=NODE>
+ * <affiliation jid=USER affiliation='none'/></pubsub></message>.
+ * Returns the node (borrowed from msg) when msg is such a notice about
+ * 'user' (a bare JID), else NULL.
+ */
+const char *push_affiliation_revoked(const struct xml_node *msg, const char *user);
+
 #endif

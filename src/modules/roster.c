@@ -131,7 +131,6 @@ struct roster {
     long long horizon;          /* changes at or below it may be forgotten */
     char *last;                 /* last unavailable presence, serialized */
     long long last_stamp;       /* its time, seconds since the epoch */
-    struct hashmap interested;  /* full JIDs that asked for the roster (§2.2) */
     struct op *ops;
     struct op **ops_tail;
 };
@@ -549,7 +548,7 @@ static void push(struct roster *r, const struct item *it)
 {
     struct account *acc = sm_account(r->mod->srv, r->user);
     for (struct session *s = acc ? acc->sessions : NULL; s; s = s->next) {
-        if (!hashmap_get(&r->interested, s->jid->full))
+        if (!s->roster_interested)
             continue;
         struct stanza *st = push_new(r, it, s->jid->full);
         sm_deliver(r->mod->srv, s, st);
@@ -588,7 +587,7 @@ static void deliver_user(struct roster *r, struct stanza *st, bool interested)
 {
     struct account *acc = sm_account(r->mod->srv, r->user);
     for (struct session *s = acc ? acc->sessions : NULL; s; s = s->next)
-        if (s->presence || (interested && hashmap_get(&r->interested, s->jid->full)))
+        if (s->presence || (interested && s->roster_interested))
             sm_deliver(r->mod->srv, s, st);
 }
 
@@ -632,9 +631,6 @@ static void roster_free(struct roster *r)
     for (size_t i = 0; hashmap_next(&r->items, &i, &k, &v);)
         item_free(v);
     hashmap_release(&r->items);
-    for (size_t i = 0; hashmap_next(&r->interested, &i, &k, &v);)
-        free(v);
-    hashmap_release(&r->interested);
     while (r->ops) {
         struct op *op = r->ops;
         r->ops = op->next;
@@ -751,7 +747,6 @@ static struct roster *roster_get(struct rmod *mod, const char *user)
     r->local = pl_strdup(j->local);
     jid_free(j);
     hashmap_init(&r->items);
-    hashmap_init(&r->interested);
     r->ops_tail = &r->ops;
     r->loading = 2;
     hashmap_put(&mod->rosters, r->user, r);
@@ -861,10 +856,10 @@ static void op_get(struct roster *r, struct op *op)
     struct jid *fj = jid_parse(from);
     struct session *s = fj ? sm_find(srv, fj) : NULL;
     jid_free(fj);
-    if (s && !hashmap_get(&r->interested, s->jid->full)) {
-        char *k = pl_strdup(s->jid->full);
-        hashmap_put(&r->interested, k, k);
-    }
+    /* §2.2: the resource is interested from now on (struct session
+     * holds the flag: it goes with the session). */
+    if (s)
+        s->roster_interested = true;
     struct xml_node *q = xml_child(req->root, NS_ROSTER, "query");
     const char *cver = q ? xml_attr(q, "ver") : NULL;
     long long v;
@@ -1454,9 +1449,6 @@ static enum hook_result on_session_bound(struct hook_event *ev, void *ud)
 static enum hook_result on_session_closed(struct hook_event *ev, void *ud)
 {
     struct rmod *mod = mod_of(ud);
-    struct roster *r = hashmap_get(&mod->rosters, ev->session->jid->bare);
-    if (r)
-        free(hashmap_del(&r->interested, ev->session->jid->full));
     /* The unavailable broadcast still follows (sm_unbind); the sweep
      * runs after this turn of the loop. */
     schedule_sweep(mod);

@@ -58,6 +58,10 @@ struct session {
     struct session *next;       /* sibling resources */
     struct stanza *presence;    /* last broadcast presence, NULL = unavailable */
     int priority;               /* from that presence, -128..127 */
+    bool roster_interested;     /* requested the roster: an "interested
+                                   resource" (RFC 6121 §2.2), gets pushes;
+                                   a flag, not a per-roster map of full
+                                   JIDs (principle 4: small sessions) */
     struct hashmap directed;    /* full JIDs we sent directed available presence to -> jid string (owned) */
     time_t since;
 };

@@ -195,7 +195,10 @@ void sm_presence_broadcast(struct server *srv, struct session *s, struct stanza 
         bool initial = s->presence == NULL;
         if (s->presence)
             stanza_unref(s->presence);
-        s->presence = stanza_ref(st);
+        /* Principle 4: the stanza as parsed lives in an arena sized for
+         * any stanza (over 1 KiB) and would stay for the whole session;
+         * a copy is sized to what the presence really holds. */
+        s->presence = stanza_copy(st);
         s->priority = parse_priority(st);
         /* RFC 6121 §4.2.2 / §4.4.2: to all of the account's available
          * resources, the sender included. */

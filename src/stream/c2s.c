@@ -269,14 +269,35 @@ static void on_overflow(evutil_socket_t fd, short what, void *ud)
     c2s_close(c, "policy-violation", "output buffer overflow: the client is not reading");
 }
 
+/* c->tmo is the negotiation deadline until the stream is bound, then it
+ * is freed (principle 4: an idle bound stream keeps no timer) and made
+ * again only for the rare overflow or for close polling. */
+static void tmo_assign(struct c2s *c, event_callback_fn cb)
+{
+    if (!c->tmo) {
+        c->tmo = event_new(c->srv->base, -1, 0, cb, c);
+        return;
+    }
+    event_del(c->tmo);
+    event_assign(c->tmo, c->srv->base, -1, 0, cb, c);
+}
+
+/* Negotiation is over (bound or resumed): the deadline goes. */
+static void tmo_drop(struct c2s *c)
+{
+    if (c->tmo) {
+        event_free(c->tmo);
+        c->tmo = NULL;
+    }
+}
+
 static void overflowed(struct c2s *c, const char *what)
 {
     if (c->overflow || c->closing)
         return;
     log_warn("c2s %llu (%s): %s, the client is not reading", c->id, c->peer, what);
     c->overflow = true;
-    event_del(c->tmo);
-    event_assign(c->tmo, c->srv->base, -1, 0, on_overflow, c);
+    tmo_assign(c, on_overflow);
     event_active(c->tmo, 0, 0);
 }
 
@@ -667,8 +688,7 @@ static void start_close_polling(struct c2s *c)
     evutil_gettimeofday(&c->close_started, NULL);
     if (c->delay)
         event_del(c->delay);
-    event_del(c->tmo);
-    event_assign(c->tmo, c->srv->base, -1, 0, on_close_poll, c);
+    tmo_assign(c, on_close_poll);
     struct timeval tv = { 0, 0 };
     event_add(c->tmo, &tv);
 }
@@ -1091,7 +1111,8 @@ static void sm_hibernate(struct c2s *c, const char *why)
     }
     if (c->delay)
         event_del(c->delay);
-    event_del(c->tmo);
+    if (c->tmo)
+        event_del(c->tmo);
     sm->pending_r = 0;
     sm->r_sent = false;
     struct timeval now;
@@ -1295,7 +1316,7 @@ static bool sm_resume_to(struct c2s *c, const struct xml_node *el, struct buf *o
         event_free(sm->timer);
         sm->timer = NULL;
     }
-    event_del(c->tmo);          /* negotiation is over */
+    tmo_drop(c);                /* negotiation is over */
     sm_ack(c, sm, h);
     buf_printf(out, "<resumed xmlns='" NS_SM "' previd='%s' h='%u'/>", sm->id,
                (unsigned)smq_in_h(&sm->q));
@@ -2044,8 +2065,7 @@ static void handle_bind(struct c2s *c, struct stanza *st, struct xml_node *bind)
         return;
     }
     c->sess = sm_bind(c->srv, c, jid);
-    if (c->tmo)
-        event_del(c->tmo);      /* negotiation is over */
+    tmo_drop(c);                /* negotiation is over */
     log_info("c2s %llu (%s): bound %s", c->id, c->peer, c->sess->jid->full);
 
     struct stanza *reply = iq_result_to_self(st);
@@ -2078,7 +2098,7 @@ static void bind2(struct c2s *c, const struct xml_node *bind, struct buf *out)
     }
     PL_ASSERT(jid);
     c->sess = sm_bind(c->srv, c, jid);
-    event_del(c->tmo);          /* negotiation is over */
+    tmo_drop(c);                /* negotiation is over */
     log_info("c2s %llu (%s): bound %s (Bind2)", c->id, c->peer, c->sess->jid->full);
     buf_puts(out, "<bound xmlns='" NS_BIND2 "'>");
     for (const struct xml_node *ch = bind->children; ch; ch = ch->next) {
@@ -2842,8 +2862,14 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
     log_debug("c2s %llu: connection from %s", c->id, c->peer);
 
     unsigned max = conf->limits.max_connections_per_ip;
-    unsigned n = ratelimit_conn_inc(srv->conn_limit, c->addr);
-    c->counted = true;
+    /* With no limit there is nothing to count: the per-address entry
+     * (its key and table slot, ~200 bytes per client address) is only
+     * kept when max_connections_per_ip is set (principle 4). */
+    unsigned n = 0;
+    if (max) {
+        n = ratelimit_conn_inc(srv->conn_limit, c->addr);
+        c->counted = true;
+    }
     if (max && n > max) {
         log_notice("c2s %llu: refusing %s: %u connections from that address", c->id,
                    c->peer, n);

@@ -74,6 +74,7 @@ struct xml_stream {
                                    header: swallow it */
     bool idle;                  /* the last byte fed ended an event at depth
                                    1, so expat holds no partial token */
+    bool doc_packed;            /* doc copied into an arena of its size */
     struct arena *doc;          /* root node, its attributes, ns decls */
     struct xml_node *root;
     const char *default_ns;
@@ -96,7 +97,9 @@ struct xml_stream {
                                    makes trees independent of the split */
 
     /* --- events and error gathered during one expat call --- */
-    struct event ev[MAX_EVENTS];
+    struct event *ev;           /* MAX_EVENTS, on xml_stream_feed()'s stack:
+                                   none are pending between feeds, so an
+                                   idle stream does not carry the array */
     unsigned nev;
     enum xml_error err;
     const char *err_text;       /* static */
@@ -530,6 +533,7 @@ static void clear_document(struct xml_stream *xs)
     xs->default_ns = NULL;
     xs->depth = 0;
     xs->opened = xs->closed = xs->failed = xs->primed = xs->idle = false;
+    xs->doc_packed = false;
     xs->fed = xs->mark = xs->last_end = 0;
     xs->err = XML_ERR_NONE;
     xs->err_text = NULL;
@@ -667,6 +671,8 @@ int xml_stream_feed(struct xml_stream *xs, const char *data, size_t len)
     PL_ASSERT(!xs->in_feed);    /* a callback must not feed the stream */
     if (xs->failed)
         return -1;
+    struct event ev[MAX_EVENTS];
+    xs->ev = ev;
     xs->in_feed = true;
     int rc = 0;
     while (len > 0 && !xs->closed) {
@@ -678,8 +684,40 @@ int xml_stream_feed(struct xml_stream *xs, const char *data, size_t len)
         data += used;
         len -= used;
     }
+    PL_ASSERT(xs->nev == 0);
+    xs->ev = NULL;
     xs->in_feed = false;
     return rc;
+}
+
+/* The header's arena (root element, namespace declarations) was made
+ * before its size was known, with a first chunk for any header; an idle
+ * stream keeps it for the whole session, so it is copied once into an
+ * arena of the size it needs (principle 4). */
+static void pack_doc(struct xml_stream *xs)
+{
+    if (xs->doc_packed || !xs->doc)
+        return;
+    xs->doc_packed = true;
+    struct arena *a = arena_new(arena_used(xs->doc) + 64);
+    struct xml_node *root = xs->root ? xml_copy(a, xs->root) : NULL;
+    struct nsdecl *decls = NULL, **tail = &decls;
+    const char *default_ns = NULL;
+    for (const struct nsdecl *d = xs->decls; d; d = d->next) {
+        struct nsdecl *n = arena_alloc(a, sizeof(*n));
+        n->prefix = d->prefix ? arena_strdup(a, d->prefix) : NULL;
+        n->uri = arena_strdup(a, d->uri);
+        n->next = NULL;
+        if (d->uri == xs->default_ns)
+            default_ns = n->uri;
+        *tail = n;
+        tail = &n->next;
+    }
+    arena_free(xs->doc);
+    xs->doc = a;
+    xs->root = root;
+    xs->decls = decls;
+    xs->default_ns = default_ns;
 }
 
 bool xml_stream_compact(struct xml_stream *xs)
@@ -690,6 +728,7 @@ bool xml_stream_compact(struct xml_stream *xs)
         return false;
     free_parser(xs);
     buf_release(&xs->text);     /* may have grown to a big stanza's text */
+    pack_doc(xs);
     return true;
 }
 

@@ -135,8 +135,10 @@ def test_with_and_time_filters(srv, clients):
     exchange(c, b, ["from c"])
     res, got = query(b, form(**{"with": c.jid.split("/")[0]}))
     assert [body(m) for _, m, _ in got] == ["from c"]
-    res, got = query(b, form(**{"with": a.jid}))    # a full JID matches by its bare JID
+    res, got = query(b, form(**{"with": a.jid}))    # §4.1.1: that full JID exactly
     assert [body(m) for _, m, _ in got] == ["from a"]
+    res, got = query(b, form(**{"with": a.jid.split("/")[0] + "/elsewhere"}))
+    assert got == [] and fin_of(res)[0] is True
     res, all_ = query(b)
     stamp_c = all_[1][2]
     res, got = query(b, form(start=stamp_c))
@@ -251,6 +253,7 @@ def test_prefs_persist_across_login(srv, clients):
     # Offline recipient, prefs not cached: decided from storage.
     a.send_message("%s@localhost" % b_user, body="while away")
     a.ping()
+    settle()
     b2 = login(clients, srv, b_user)
     b2.expect_message(body="while away")
     res, got = query(b2)
@@ -279,6 +282,7 @@ def test_offline_message_archived_with_same_id(srv, clients):
     a = login(clients, srv, a_user)
     a.send_message("%s@localhost" % b_user, body="later")
     a.ping()
+    settle()
     b = login(clients, srv, b_user)
     m = b.expect_message(body="later")
     sid = m.find(q(NS_SID, "stanza-id")).get("id")
@@ -299,3 +303,156 @@ def test_retention(server_factory, clients):
         time.sleep(0.5)
         res, got = query(b)
     assert got == [], "retention did not expire the archived message"
+
+
+# --- the stanza id agrees with the archiving decision (XEP-0313 §3.5) -------
+
+
+def settle():
+    """The ping above does not wait for the message's storage round trips
+    (account, preferences, ban check, offline append).  A message whose
+    offline append lands after the recipient's initial-presence flush was
+    read stays stored until the next login (offline.c), so the recipient
+    logs in once they are done."""
+    time.sleep(0.4)
+
+
+def logout(c):
+    """Ends the stream and waits for the server's close (session unbound)."""
+    from harness.xmpp import StreamClosed
+    c.send("</stream:stream>")
+    try:
+        while True:
+            c.next(timeout=5)
+    except StreamClosed:
+        pass
+
+
+def set_default(c, default):
+    res = c.iq("set", "<prefs xmlns='%s' default='%s'/>" % (NS_MAM, default))
+    assert res.get("type") == "result", stanza_error(res)
+
+
+def subscribe(a, b):
+    """b approves a's subscription: b's roster holds a with 'from'."""
+    bare_a, bare_b = a.jid.split("/")[0], b.jid.split("/")[0]
+    a.send("<presence type='subscribe' to='%s'/>" % bare_b)
+    b.expect(lambda e: e.tag == q(NS_CLIENT, "presence") and e.get("type") == "subscribe",
+             what="subscription request")
+    b.send("<presence type='subscribed' to='%s'/>" % bare_a)
+    a.expect(lambda e: e.tag == q(NS_CLIENT, "presence") and e.get("type") == "subscribed",
+             what="subscription approval")
+    b.ping()
+
+
+@pytest.mark.parametrize("default,contact,archived", [
+    ("always", False, True),
+    ("never", False, False),
+    ("roster", False, False),
+    ("roster", True, True),
+])
+def test_offline_stanza_id_only_when_archived(server_factory, clients, default, contact,
+                                              archived):
+    """The recipient is offline: its preferences are not cached and are
+    read from storage (and its roster consulted for 'roster') BEFORE the
+    message gets a <stanza-id by=recipient/>.  The offline message delivered
+    at login carries one only when it is archived, and then a MAM query
+    returns it under that id."""
+    s = server_factory(modules=MODULES + ("roster",))
+    a, b = pair(clients, s)
+    bare_b = b.jid.split("/")[0]
+    b_user = bare_b.split("@")[0]
+    if contact:
+        subscribe(a, b)
+    set_default(b, default)
+    logout(b)
+    a.send_message(bare_b, body="while you were away")
+    a.ping()
+    settle()
+    b2 = login(clients, s, b_user)
+    m = b2.expect_message(body="while you were away")
+    sids = [x for x in m.findall(q(NS_SID, "stanza-id")) if x.get("by") == bare_b]
+    res, got = query(b2)
+    assert fin_of(res)[0] is True
+    if archived:
+        assert len(sids) == 1, "an archived offline message has no stanza-id"
+        assert [i for i, _, _ in got] == [sids[0].get("id")]
+    else:
+        assert sids == [], "a stanza-id names a message that is not archived"
+        assert got == []
+
+
+def test_online_roster_default_stanza_id_only_when_archived(server_factory, clients):
+    """default='roster', recipient online (preferences cached): the roster
+    decides before the stanza id is added."""
+    s = server_factory(modules=MODULES + ("roster",))
+    a, b = pair(clients, s)
+    c_user, _ = make_account(s, prefix="c")
+    c = login(clients, s, c_user)
+    bare_b = b.jid.split("/")[0]
+    subscribe(a, b)
+    set_default(b, "roster")
+    a.send_message(bare_b, body="from a contact")
+    m = b.expect_message(body="from a contact")
+    sid = m.find(q(NS_SID, "stanza-id"))
+    assert sid is not None and sid.get("by") == bare_b
+    c.send_message(bare_b, body="from a stranger")
+    m = b.expect_message(body="from a stranger")
+    assert m.find(q(NS_SID, "stanza-id")) is None
+    res, got = query(b)
+    assert [(i, body(x)) for i, x, _ in got] == [(sid.get("id"), "from a contact")]
+
+
+def count_of(res):
+    return int(res.find(q(NS_MAM, "fin")).find(q(NS_RSM, "set")).find(q(NS_RSM, "count")).text)
+
+
+def test_with_full_jid_matches_that_resource_only(srv, clients):
+    """XEP-0313 §4.1.1: a full JID in 'with' returns only the messages to
+    or from that full JID; a bare JID returns those of every resource."""
+    a_user, _ = make_account(srv, prefix="a")
+    b_user, _ = make_account(srv, prefix="b")
+    a1 = clients(srv.c2s_port)
+    a1.login(a_user, PASSWORD, resource="one", presence=True)
+    a2 = clients(srv.c2s_port)
+    a2.login(a_user, PASSWORD, resource="two", presence=True)
+    b = login(clients, srv, b_user)
+    bare_a, bare_b = a1.jid.split("/")[0], b.jid.split("/")[0]
+    exchange(a1, b, ["one-1"])
+    exchange(a2, b, ["two-1"])
+    exchange(a1, b, ["one-2"])
+    b.send_message(a1.jid, body="to one")           # outgoing, to the full JID
+    a1.expect_message(body="to one")
+    b.send_message(a2.jid, body="to two")
+    a2.expect_message(body="to two")
+    b.send_message(bare_a, body="to the bare JID")  # not to/from any full JID
+    b.ping()
+    res, got = query(b, form(**{"with": a1.jid}))
+    assert [body(m) for _, m, _ in got] == ["one-1", "one-2", "to one"]
+    assert fin_of(res)[0] is True and count_of(res) == 3
+    res, got = query(b, form(**{"with": a2.jid}))
+    assert [body(m) for _, m, _ in got] == ["two-1", "to two"]
+    res, got = query(b, form(**{"with": bare_a}))
+    assert len(got) == 6
+    # Paging within the full-JID result set: pages and count are its own.
+    res, got = query(b, form(**{"with": a1.jid}), rsm="<set xmlns='%s'><max>2</max></set>"
+                     % NS_RSM)
+    complete, first, last = fin_of(res)
+    assert [body(m) for _, m, _ in got] == ["one-1", "one-2"]
+    assert complete is False and count_of(res) == 3
+    res, got = query(b, form(**{"with": a1.jid}),
+                     rsm="<set xmlns='%s'><max>2</max><after>%s</after></set>" % (NS_RSM, last))
+    assert [body(m) for _, m, _ in got] == ["to one"]
+    assert fin_of(res)[0] is True and count_of(res) == 3
+    res, got = query(b, form(**{"with": a1.jid}),
+                     rsm="<set xmlns='%s'><max>1</max><before/></set>" % NS_RSM)
+    assert [body(m) for _, m, _ in got] == ["to one"]
+    assert fin_of(res)[0] is False
+    # a's archive: b sent everything from its full JID; a wrote to b's
+    # bare JID, so those rows match only the bare 'with'.
+    res, got = query(a1, form(**{"with": b.jid}))
+    assert [body(m) for _, m, _ in got] == ["to one", "to two", "to the bare JID"]
+    res, got = query(a1, form(**{"with": bare_b}))
+    assert len(got) == 6
+    res, got = query(a1, form(**{"with": bare_b + "/nope"}))
+    assert got == []

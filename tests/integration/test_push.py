@@ -93,11 +93,11 @@ def summary(iq):
     return pub.get("node"), fields, opts
 
 
-def answer(app, iq, error=None):
+def answer(app, iq, error=None, error_type="cancel"):
     if error:
-        app.send("<iq type='error' id='%s' to='%s'><error type='cancel'><%s xmlns="
+        app.send("<iq type='error' id='%s' to='%s'><error type='%s'><%s xmlns="
                  "'urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
-                 % (iq.get("id"), iq.get("from"), error))
+                 % (iq.get("id"), iq.get("from"), error_type, error))
     else:
         app.send("<iq type='result' id='%s' to='%s'/>" % (iq.get("id"), iq.get("from")))
 
@@ -324,3 +324,115 @@ def test_hibernated_session_gets_push(server_factory, clients):
     assert el.tag == q(NS_SM, "resumed"), tostr(el)
     ac.expect_message("while you sleep")
     ac.close()
+
+
+# --- §7.1 failures: retry what is temporary, remove what is permanent --------
+
+
+def retry_setup(server_factory, clients, **opts):
+    s = start(server_factory, min_interval=0, **opts)
+    a, _ = make_account(s, prefix="a")
+    b, _ = make_account(s, prefix="b")
+    p, _ = make_account(s, prefix="app")
+    app = login(s, clients, p, "push", presence=False)
+    ac = login(s, clients, a, "phone")
+    bc = login(s, clients, b, "desk")
+    assert enable(ac, app.jid, "n1").get("type") == "result"
+    logout(ac)
+    return s, a + "@localhost", bc, app, p
+
+
+def test_wait_error_retried_with_backoff(server_factory, clients):
+    """A type='wait' error is transient (RFC 6120 §8.3.2): the same
+    notification is published again after retry_delay, then after twice
+    that, 'retries' times; then it is dropped but the registration stays."""
+    s, abare, bc, app, _ = retry_setup(server_factory, clients, retries=2, retry_delay=1)
+    bc.send_message(abare, body="hello")
+    iq1 = app.expect(is_publish, what="first publish")
+    t1 = time.monotonic()
+    answer(app, iq1, error="resource-constraint", error_type="wait")
+    iq2 = app.expect(is_publish, timeout=5, what="first retry")
+    t2 = time.monotonic()
+    assert iq2.get("id") != iq1.get("id")
+    assert summary(iq2) == summary(iq1), tostr(iq2)
+    assert t2 - t1 >= 0.8, "retried after %.2fs, before retry_delay" % (t2 - t1)
+    answer(app, iq2, error="resource-constraint", error_type="wait")
+    iq3 = app.expect(is_publish, timeout=6, what="second retry")
+    t3 = time.monotonic()
+    assert t3 - t2 >= 1.8, "the delay did not double (%.2fs)" % (t3 - t2)
+    answer(app, iq3, error="resource-constraint", error_type="wait")
+    # retries=2: three attempts in all, then the notification is dropped.
+    app.expect_nothing(is_publish, timeout=5.0)
+    assert "notification dropped, registration kept" in s.log_text()
+    # The registration survived the transient errors.
+    bc.send_message(abare, body="again")
+    iq = app.expect(is_publish, what="publish after the transient failures")
+    answer(app, iq)
+    app.expect_nothing(is_publish, timeout=1.5)
+
+
+def test_wait_error_then_success_stops_retrying(server_factory, clients):
+    s, abare, bc, app, _ = retry_setup(server_factory, clients, retries=3, retry_delay=1)
+    bc.send_message(abare, body="hello")
+    iq = app.expect(is_publish, what="first publish")
+    answer(app, iq, error="internal-server-error", error_type="wait")
+    iq = app.expect(is_publish, timeout=5, what="retry")
+    answer(app, iq)
+    app.expect_nothing(is_publish, timeout=3.0)
+
+
+def test_timeout_retried(server_factory, clients):
+    """No answer within publish_timeout counts as a temporary failure."""
+    s, abare, bc, app, _ = retry_setup(server_factory, clients, retries=1, retry_delay=1,
+                                       publish_timeout=1)
+    bc.send_message(abare, body="anyone there?")
+    iq1 = app.expect(is_publish, what="first publish")
+    t1 = time.monotonic()
+    iq2 = app.expect(is_publish, timeout=6, what="retry after the timeout")
+    assert time.monotonic() - t1 >= 1.8      # timeout 1s + delay 1s
+    assert iq2.get("id") != iq1.get("id")
+    # A late answer to the attempt that timed out counts as well.
+    answer(app, iq1)
+    answer(app, iq2)
+    app.expect_nothing(is_publish, timeout=3.0)
+
+
+@pytest.mark.parametrize("cond,etype", [
+    ("item-not-found", "cancel"),
+    ("forbidden", "auth"),
+    ("not-acceptable", "modify"),
+])
+def test_permanent_error_removes_registration_for_good(server_factory, clients, cond, etype):
+    """A permanent error is not retried, and the registration is deleted
+    from storage: still gone after a restart."""
+    s, abare, bc, app, p = retry_setup(server_factory, clients, retries=3, retry_delay=1)
+    bc.send_message(abare, body="first")
+    iq = app.expect(is_publish, what="publish IQ")
+    answer(app, iq, error=cond, error_type=etype)
+    app.expect_nothing(is_publish, timeout=2.5)         # no retry
+    assert "permanent error; registration removed" in s.log_text()
+    bc.ping()
+    s.stop()
+    s.start()
+    app = login(s, clients, p, "push", presence=False)
+    bc = login(s, clients, bc.jid.split("@")[0], "desk")
+    bc.send_message(abare, body="after the restart")
+    app.expect_nothing(is_publish, timeout=1.5)
+
+
+def test_affiliation_revoked_removes_registration(setup, clients):
+    """§8: the service tells the user's bare JID its affiliation is now
+    'none': that JID and node are disabled (another node stays)."""
+    w = setup
+    ac, bc, app = w["ac"], w["bc"], w["app"]
+    assert enable(ac, app.jid, "n2").get("type") == "result"
+    app.send("<message to='%s'><pubsub xmlns='%s' node='n1'><affiliation jid='%s' "
+             "affiliation='none'/></pubsub></message>" % (w["abare"], NS_PUBSUB, w["abare"]))
+    ac.expect(lambda e: e.tag == q(NS_CLIENT, "message")
+              and e.find(q(NS_PUBSUB, "pubsub")) is not None, what="the notice itself")
+    logout(ac)
+    bc.send_message(w["abare"], body="only n2 now")
+    iq = app.expect(is_publish, what="publish IQ")
+    assert summary(iq)[0] == "n2", tostr(iq)
+    answer(app, iq)
+    app.expect_nothing(is_publish, timeout=1.0)
