@@ -28,6 +28,16 @@
  *             (bare JIDs: the server stores them, XEP-0160)
  *   recv      --conns recipients log in and count delivered messages until
  *             --expect arrived or --duration ended
+ *   muc       MUC fan-out (XEP-0045): --conns occupants join one room
+ *             (--room); the first creates it (§10.1: status 201, then the
+ *             owner's configuration form unlocks it) and the others join
+ *             once it is configured, asking for no history (§7.2.14
+ *             maxstanzas='0'); once every occupant has its self-presence
+ *             (status 110) and the presence broadcasts have settled,
+ *             --senders occupants send --rate groupchat messages/s in total
+ *             for --duration s, then the run drains (up to 60 s).  Every
+ *             occupant counts the messages and their latency; the sender's
+ *             own reflected copy is counted apart ('echoes').
  *
  * The result is one JSON object on stdout (--json) or a short table.
  * Parsing uses Parley's own stream parser (pl_xml): the load generator
@@ -69,8 +79,15 @@
 #define NS_SASL     "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_BIND     "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_REGISTER "jabber:iq:register"
+#define NS_MUC      "http://jabber.org/protocol/muc"
+#define NS_MUC_USER "http://jabber.org/protocol/muc#user"
+#define NS_MUC_OWNER "http://jabber.org/protocol/muc#owner"
+#define MUC_SETTLE_S 2.0        /* after the last join, before sending */
+#define MUC_DRAIN_S 60.0        /* at most, after sending stopped: a server
+                                 * that falls behind gets time to catch up */
 
-enum scenario { SC_REGISTER, SC_LOGIN, SC_IDLE, SC_CHAT, SC_ROSTER, SC_STORM, SC_SEND, SC_RECV };
+enum scenario { SC_REGISTER, SC_LOGIN, SC_IDLE, SC_CHAT, SC_ROSTER, SC_STORM, SC_SEND, SC_RECV,
+                SC_MUC };
 enum tls_mode { TLS_NONE, TLS_STARTTLS, TLS_DIRECT };
 
 enum conn_state {
@@ -112,6 +129,9 @@ struct opts {
     int to_first, to_count;     /* send: offline recipients */
     long long messages;         /* send: total messages */
     long long expect;           /* recv: messages expected in total */
+    const char *room;           /* muc: bare JID of the room */
+    int senders;                /* muc: occupants that send */
+    bool room_instant;          /* muc: empty form (§10.1.2), not 'nolog' */
 };
 
 struct lg;
@@ -130,6 +150,8 @@ struct conn {
     int peer;                   /* chat: index of the partner connection */
     bool tls_on;
     bool tcp_up;
+    bool join_sent;             /* muc: join presence sent */
+    bool joined;                /* muc: self-presence (110) received */
 };
 
 /* Latency samples in microseconds. */
@@ -173,7 +195,25 @@ struct lg {
      * logins repeat accounts: PBKDF2 once per account per run). */
     struct salt_cache { char *salt; unsigned iter; unsigned char sp[20]; } *salts;
     size_t nsalts, capsalts;
+    /* muc */
+    int joined;                         /* occupants with their self-presence */
+    bool room_created;                  /* the first join got status 201 */
+    bool room_ready;                    /* configured: the others may join */
+    const char *room_config;            /* "nolog", "instant" or "existing" */
+    unsigned long long echoes;          /* senders' own reflected messages */
+    unsigned long long muc_presences;   /* other occupants' presences */
+    double t_settled;                   /* all joined + settle: measuring */
+    double cpu_at_measure;              /* generator CPU s when measuring began */
 };
+
+/* This process's CPU seconds (user + system). */
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
 
 static double now_s(void)
 {
@@ -427,6 +467,120 @@ static void start_tls(struct conn *c)
 static void on_read(struct bufferevent *bev, void *ud);
 static void on_event(struct bufferevent *bev, short what, void *ud);
 
+/* --- muc ------------------------------------------------------------------ */
+
+static void muc_join(struct conn *c)
+{
+    /* XEP-0045 §7.2.2 enter with <x/>; §7.2.14 maxstanzas='0': no history,
+     * so every message an occupant counts was sent during the run. */
+    struct buf *b = &c->lg->scratch;
+    buf_clear(b);
+    buf_printf(b, "<presence to='%s/n%d'><x xmlns='" NS_MUC "'><history maxstanzas='0'/>"
+               "</x></presence>", c->lg->o.room, c->user);
+    bufferevent_write(c->bev, b->data, b->len);
+    c->join_sent = true;
+}
+
+/* The room's configuration: 'nolog' submits XEP-0045 §10.2
+ * muc#roomconfig_enablelogging = 0 (no archive); 'instant' is the §10.1.2
+ * instant room (the server's defaults), for servers whose defaults have
+ * no archive already and that refuse the field (ejabberd 23.01 answers
+ * <not-acceptable/> without mod_muc_log), and the fallback when a server
+ * refuses the form. */
+static void muc_configure(struct conn *c, bool instant)
+{
+    struct buf *b = &c->lg->scratch;
+    buf_clear(b);
+    buf_printf(b, "<iq type='set' to='%s' id='%s'><query xmlns='" NS_MUC_OWNER "'>"
+               "<x xmlns='jabber:x:data' type='submit'>", c->lg->o.room,
+               instant ? "cfg-instant" : "cfg-nolog");
+    if (!instant)
+        buf_printf(b, "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig"
+                   "</value></field><field var='muc#roomconfig_enablelogging'><value>0</value>"
+                   "</field>");
+    buf_printf(b, "</x></query></iq>");
+    bufferevent_write(c->bev, b->data, b->len);
+}
+
+static void muc_room_ready(struct lg *lg, const char *how)
+{
+    lg->room_ready = true;
+    lg->room_config = how;
+    for (size_t i = 1; i < lg->nconns; i++) {
+        struct conn *o = lg->conns[i];
+        if (o->st == CS_ONLINE && !o->join_sent)
+            muc_join(o);
+    }
+}
+
+/* The owner's answer to the configuration form. */
+static void muc_config_result(struct conn *c, struct stanza *st, const char *id, bool ok)
+{
+    struct lg *lg = c->lg;
+    if (ok) {
+        muc_room_ready(lg, strcmp(id, "cfg-nolog") == 0 ? "nolog" : "instant");
+        return;
+    }
+    struct xml_node *e = xml_child(st->root, NULL, "error");
+    struct xml_node *cond = e ? xml_child(e, "urn:ietf:params:xml:ns:xmpp-stanzas", NULL) : NULL;
+    struct xml_node *text = e ? xml_child(e, "urn:ietf:params:xml:ns:xmpp-stanzas", "text") : NULL;
+    if (lg->errors++ < 5)
+        fprintf(stderr, "loadgen: room configuration %s refused: <%s/> %s\n", id,
+                cond ? cond->name : "?", text ? xml_text(st->arena, text) : "");
+    if (strcmp(id, "cfg-nolog") == 0)
+        muc_configure(c, true);         /* at least unlock it */
+    else
+        fail(c, "the room could not be configured");
+}
+
+/* Presence from the room: ours (status 110) or another occupant's. */
+static void muc_presence(struct conn *c, struct stanza *st, const char *type)
+{
+    struct lg *lg = c->lg;
+    if (type && strcmp(type, "error") == 0) {
+        struct xml_node *e = xml_child(st->root, NULL, "error");
+        struct xml_node *cond = e ? xml_child(e, "urn:ietf:params:xml:ns:xmpp-stanzas", NULL) : NULL;
+        lg->errors++;
+        char why[160];
+        snprintf(why, sizeof(why), "join refused <%s/>", cond ? cond->name : "?");
+        fail(c, why);
+        return;
+    }
+    if (type)
+        return;                         /* unavailable: nobody leaves here */
+    struct xml_node *x = xml_child(st->root, NS_MUC_USER, "x");
+    bool self = false, created = false;
+    for (struct xml_node *s = x ? xml_child(x, NULL, "status") : NULL; s;
+         s = xml_next(s, NULL, "status")) {
+        const char *code = xml_attr(s, "code");
+        self |= code && strcmp(code, "110") == 0;
+        created |= code && strcmp(code, "201") == 0;
+    }
+    if (!self) {
+        lg->muc_presences++;
+        return;
+    }
+    if (c->joined)
+        return;                         /* a later self-presence (a change) */
+    c->joined = true;
+    lg->joined++;
+    lg->t_progress = now_s();
+    if (c == lg->conns[0] && !lg->room_ready) {
+        /* §10.1: 201 = we created it, locked until configured.  Configure
+         * it in any case so that archiving is off on every server (the
+         * owner of a room left over would still be us). */
+        lg->room_created = created;
+        muc_configure(c, lg->o.room_instant);
+    }
+}
+
+/* True when 'from' is an occupant of the bench room (room/nick). */
+static bool from_room(const struct lg *lg, const char *from)
+{
+    size_t n = strlen(lg->o.room);
+    return from && strncmp(from, lg->o.room, n) == 0 && (from[n] == '/' || from[n] == '\0');
+}
+
 static void go_online(struct conn *c)
 {
     struct lg *lg = c->lg;
@@ -439,6 +593,9 @@ static void go_online(struct conn *c)
         put(c, "</stream:stream>");
         conn_finish(c, true);
     }
+    /* The first occupant creates the room; the others wait for it. */
+    if (lg->o.sc == SC_MUC && (c == lg->conns[0] || lg->room_ready))
+        muc_join(c);
 }
 
 static void handle_features(struct conn *c, struct stanza *st)
@@ -483,6 +640,10 @@ static void handle_presence(struct conn *c, struct stanza *st)
     struct lg *lg = c->lg;
     const char *type = xml_attr(st->root, "type");
     const char *from = xml_attr(st->root, "from");
+    if (lg->o.sc == SC_MUC && from_room(lg, from)) {
+        muc_presence(c, st, type);
+        return;
+    }
     if (!type) {
         if (!from_self(c, from))
             lg->presences++;
@@ -519,6 +680,27 @@ static void handle_message(struct conn *c, struct stanza *st)
         return;
     const char *t = xml_text(st->arena, body);
     unsigned long long us = strtoull(t, NULL, 10);
+    if (lg->o.sc == SC_MUC) {
+        /* Groupchat from room/nick.  XEP-0045 §7.4: the room reflects a
+         * message to every occupant, the sender included; the copy from
+         * our own nick is counted apart from the fan-out. */
+        const char *from = xml_attr(st->root, "from");
+        if (!mtype || strcmp(mtype, "groupchat") != 0 || !from_room(lg, from))
+            return;
+        char nick[32];
+        snprintf(nick, sizeof(nick), "/n%d", c->user);
+        const char *slash = strchr(from, '/');
+        if (slash && strcmp(slash, nick) == 0) {
+            lg->echoes++;
+            return;
+        }
+        lg->received++;
+        if (lg->measuring && us) {
+            uint64_t n = now_us_wall();
+            sample_add(&lg->msg_lat, n > us ? (double)(n - us) / 1e6 : 0);
+        }
+        return;
+    }
     lg->received++;
     if (lg->measuring && us && lg->o.sc == SC_CHAT) {
         uint64_t n = now_us_wall();
@@ -579,6 +761,10 @@ static void on_stanza(void *ud, struct stanza *st)
         } else if (c->st == CS_ROSTER) {
             put(c, "<presence/>");
             go_online(c);
+        } else if (c->lg->o.sc == SC_MUC && xml_attr(root, "id") &&
+                   strncmp(xml_attr(root, "id"), "cfg-", 4) == 0 &&
+                   (ok || (type && strcmp(type, "error") == 0))) {
+            muc_config_result(c, st, xml_attr(root, "id"), ok);
         } else if (type && strcmp(type, "set") == 0 &&
                    xml_child(root, "jabber:iq:roster", "query")) {
             /* RFC 6121 §2.1.6: acknowledge roster pushes. */
@@ -837,6 +1023,26 @@ static void send_chat(struct lg *lg, double dt)
     }
 }
 
+/* MUC: --rate groupchat messages/s in total, round robin over the first
+ * --senders occupants, each carrying its send time. */
+static void send_muc(struct lg *lg, double dt)
+{
+    lg->send_credit += lg->o.rate * dt;
+    struct buf *b = &lg->scratch;
+    size_t senders = (size_t)lg->o.senders < lg->nconns ? (size_t)lg->o.senders : lg->nconns;
+    while (lg->send_credit >= 1) {
+        struct conn *c = lg->conns[lg->send_rr++ % senders];
+        lg->send_credit -= 1;
+        if (c->st != CS_ONLINE || !c->joined)
+            continue;
+        buf_clear(b);
+        buf_printf(b, "<message type='groupchat' to='%s'><body>%llu%*s</body></message>",
+                   lg->o.room, (unsigned long long)now_us_wall(), lg->o.body_len, "");
+        bufferevent_write(c->bev, b->data, b->len);
+        lg->sent++;
+    }
+}
+
 /* Roster setup: walk the (user, contact) pairs at --rate subscriptions/s. */
 static void send_subscribes(struct lg *lg, double dt)
 {
@@ -924,7 +1130,15 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
 
     /* Session scenarios: bring everyone up, then act. */
     bring_up(lg, dt);
-    if (!lg->all_online && lg->online == (int)lg->nconns) {
+    if (sc == SC_MUC && !lg->all_online && lg->joined == (int)lg->nconns) {
+        /* Everyone is in the room; the last joins' presence broadcasts may
+         * still be on their way: let them settle before measuring (the
+         * "all-online" mark is printed then, see SC_MUC below). */
+        lg->all_online = true;
+        lg->t_all_online = t - lg->t_start;
+        lg->t_settled = t + MUC_SETTLE_S;
+    }
+    if (sc != SC_MUC && !lg->all_online && lg->online == (int)lg->nconns) {
         lg->all_online = true;
         lg->t_all_online = t - lg->t_start;
         /* run.py waits for this line to sample the server's memory. */
@@ -944,8 +1158,8 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
         /* A slow server gets its time as long as sessions keep coming up;
          * 30 s without one ends the wait. */
         if (t >= lg->t_login_deadline && t - lg->t_progress >= 30 && sc != SC_STORM) {
-            fprintf(stderr, "loadgen: only %d of %zu sessions online after %.0f s\n",
-                    lg->online, lg->nconns, t - lg->t_start);
+            fprintf(stderr, "loadgen: only %d of %zu sessions online (%d in the room) "
+                    "after %.0f s\n", lg->online, lg->nconns, lg->joined, t - lg->t_start);
             static const char *const stn[] = {
                 "connecting", "features1", "proceed", "features2", "register",
                 "challenge", "success", "features3", "bind", "roster", "online", "done" };
@@ -998,6 +1212,28 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
         if ((long long)lg->received >= lg->o.expect)
             stop_at(lg, t + 0.5);
         break;
+    case SC_MUC:
+        if (t < lg->t_settled)
+            break;
+        if (!lg->measuring) {
+            lg->measuring = true;
+            lg->t_measure = t;
+            lg->sent = lg->received = lg->echoes = 0;
+            lg->msg_lat.n = 0;
+            lg->cpu_at_measure = self_cpu_s();
+            printf("all-online %d %.3f\n", lg->online, lg->t_all_online);
+            fflush(stdout);
+            stop_at(lg, t + lg->o.duration + MUC_DRAIN_S);
+        }
+        if (t < lg->t_measure + lg->o.duration) {
+            send_muc(lg, dt);
+        } else {
+            if (lg->t_draining == 0)
+                lg->t_draining = t;
+            if (lg->received + lg->echoes >= lg->sent * lg->nconns)
+                stop_at(lg, t);
+        }
+        break;
     default:
         break;
     }
@@ -1016,12 +1252,15 @@ static void on_keepalive(evutil_socket_t fd, short what, void *ud)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: loadgen --scenario register|login|idle|chat|roster|storm|send|recv [options]\n"
+            "usage: loadgen --scenario register|login|idle|chat|roster|storm|send|recv|muc "
+            "[options]\n"
             "  --ip A --port N --domain D --tls none|starttls|direct\n"
             "  --user-prefix P (accounts P0, P1, ...) --password P --first-user N --users N\n"
             "  --conns N --rate R --duration S --warmup S --concurrency N\n"
             "  --login-rate R (sessions/s while coming up) --contacts N (roster, storm)\n"
             "  --to-prefix P --to-first N --to-count N --messages N (send) --expect N (recv)\n"
+            "  --room JID (muc; default bench@conference.DOMAIN) --senders N (muc, default 2)\n"
+            "  --room-config nolog|instant (muc: the owner's form; default nolog)\n"
             "  --src-base B (127.B.x.y source addresses) --body N --json\n");
     exit(2);
 }
@@ -1046,6 +1285,7 @@ int main(int argc, char **argv)
     o->body_len = 0;
     o->login_rate = 500;
     o->contacts = 100;
+    o->senders = 2;
     double warmup = 0;
     o->sc = SC_LOGIN;
     static const struct option lo[] = {
@@ -1056,7 +1296,8 @@ int main(int argc, char **argv)
         {"warmup", 1, 0, 'W'}, {"concurrency", 1, 0, 'C'}, {"src-base", 1, 0, 'B'},
         {"body", 1, 0, 'b'}, {"json", 0, 0, 'j'}, {"login-rate", 1, 0, 'L'},
         {"contacts", 1, 0, 'K'}, {"to-first", 1, 0, 'T'}, {"to-prefix", 1, 0, 'P'}, {"to-count", 1, 0, 'N'},
-        {"messages", 1, 0, 'M'}, {"expect", 1, 0, 'E'}, {0, 0, 0, 0},
+        {"messages", 1, 0, 'M'}, {"expect", 1, 0, 'E'}, {"room", 1, 0, 'R'},
+        {"senders", 1, 0, 'S'}, {"room-config", 1, 0, 'G'}, {0, 0, 0, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -1070,6 +1311,7 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "storm")) o->sc = SC_STORM;
             else if (!strcmp(optarg, "send")) o->sc = SC_SEND;
             else if (!strcmp(optarg, "recv")) o->sc = SC_RECV;
+            else if (!strcmp(optarg, "muc")) o->sc = SC_MUC;
             else usage();
             break;
         case 'a': o->ip = optarg; break;
@@ -1100,13 +1342,26 @@ int main(int argc, char **argv)
         case 'N': o->to_count = atoi(optarg); break;
         case 'M': o->messages = atoll(optarg); break;
         case 'E': o->expect = atoll(optarg); break;
+        case 'R': o->room = optarg; break;
+        case 'S': o->senders = atoi(optarg); break;
+        case 'G':
+            if (!strcmp(optarg, "nolog")) o->room_instant = false;
+            else if (!strcmp(optarg, "instant")) o->room_instant = true;
+            else usage();
+            break;
         default: usage();
         }
     }
     if (o->users <= 0 || o->conns <= 0 || o->rate <= 0 || o->concurrency <= 0 ||
         o->login_rate <= 0 || o->contacts <= 0 || o->duration <= 0 ||
-        (o->sc == SC_SEND && (o->to_count <= 0 || o->messages <= 0)))
+        (o->sc == SC_SEND && (o->to_count <= 0 || o->messages <= 0)) ||
+        (o->sc == SC_MUC && o->senders <= 0))
         usage();
+    char room[300];
+    if (!o->room) {
+        snprintf(room, sizeof(room), "bench@conference.%s", o->domain);
+        o->room = room;
+    }
     /* roster and storm run one session per account. */
     if (o->sc == SC_ROSTER || o->sc == SC_STORM)
         o->conns = o->users;
@@ -1148,7 +1403,7 @@ int main(int argc, char **argv)
         lg.t_login_deadline = lg.t_start + (double)n / o->login_rate + 30;
         lg.t_progress = lg.t_start;
         lg.t_end = lg.t_login_deadline + 900 + o->duration;     /* hard bound */
-        lg.measuring = o->sc != SC_CHAT;
+        lg.measuring = o->sc != SC_CHAT && o->sc != SC_MUC;
         if (o->sc == SC_STORM)
             lg.t_end = lg.t_start + o->duration;
     }
@@ -1173,13 +1428,18 @@ int main(int argc, char **argv)
     double elapsed = now_s() - lg.t_measure;
     if (o->sc == SC_REGISTER || (o->sc != SC_LOGIN && o->sc != SC_CHAT))
         elapsed = now_s() - lg.t_start;
-    if (o->sc == SC_CHAT)       /* rates over the sending window, not the drain */
+    if (o->sc == SC_CHAT || o->sc == SC_MUC)    /* rates over the sending window */
         elapsed = (lg.t_draining > 0 ? lg.t_draining : now_s()) - lg.t_measure;
 
     qsort(lg.login_lat.v, lg.login_lat.n, sizeof(uint32_t), cmp_u32);
     qsort(lg.msg_lat.v, lg.msg_lat.n, sizeof(uint32_t), cmp_u32);
     static const char *const names[] = { "register", "login", "idle", "chat", "roster",
-                                         "storm", "send", "recv" };
+                                         "storm", "send", "recv", "muc" };
+    /* The generator's own CPU: near 1 s per s, it (not the server) was
+     * the bottleneck. */
+    double lg_cpu = self_cpu_s();
+    /* Over the measured window (muc): compare with its length. */
+    double lg_cpu_window = lg.cpu_at_measure > 0 ? lg_cpu - lg.cpu_at_measure : 0;
     if (o->json) {
         printf("{\"scenario\":\"%s\",\"elapsed\":%.3f,\"ok\":%llu,\"failed\":%llu,"
                "\"online\":%d,\"ok_per_s\":%.1f,"
@@ -1188,14 +1448,19 @@ int main(int argc, char **argv)
                "\"msg_p50_ms\":%.3f,\"msg_p99_ms\":%.3f,\"msg_p999_ms\":%.3f,"
                "\"conns\":%zu,\"all_online_s\":%.3f,\"presences\":%llu,"
                "\"subscribed\":%llu,\"expected\":%llu,\"errors\":%llu,"
-               "\"send_s\":%.3f}\n",
+               "\"send_s\":%.3f,\"loadgen_cpu_s\":%.3f,\"joined\":%d,\"echoes\":%llu,"
+               "\"muc_presences\":%llu,\"room_created\":%s,\"room_config\":\"%s\","
+               "\"drain_s\":%.3f,\"loadgen_window_cpu_s\":%.3f}\n",
                names[o->sc], elapsed, lg.ok, lg.failed, lg.online,
                elapsed > 0 ? (double)lg.ok / elapsed : 0,
                pct_ms(&lg.login_lat, 50), pct_ms(&lg.login_lat, 99),
                lg.sent, lg.received, elapsed > 0 ? (double)lg.received / elapsed : 0,
                pct_ms(&lg.msg_lat, 50), pct_ms(&lg.msg_lat, 99), pct_ms(&lg.msg_lat, 99.9),
                n, lg.t_all_online, lg.presences, lg.subscribed, lg.subs_expected, lg.errors,
-               lg.t_draining > 0 ? lg.t_draining - lg.t_measure : elapsed);
+               lg.t_draining > 0 ? lg.t_draining - lg.t_measure : elapsed, lg_cpu, lg.joined,
+               lg.echoes, lg.muc_presences, lg.room_created ? "true" : "false",
+               lg.room_config ? lg.room_config : "",
+               lg.t_draining > 0 ? now_s() - lg.t_draining : 0, lg_cpu_window);
     } else {
         printf("%s: %.1f s, ok %llu (%.1f/s), failed %llu, online %d\n", names[o->sc],
                elapsed, lg.ok, elapsed > 0 ? (double)lg.ok / elapsed : 0, lg.failed,
@@ -1203,7 +1468,11 @@ int main(int argc, char **argv)
         if (lg.login_lat.n)
             printf("  login latency p50 %.3f ms, p99 %.3f ms\n", pct_ms(&lg.login_lat, 50),
                    pct_ms(&lg.login_lat, 99));
-        if (o->sc == SC_CHAT)
+        if (o->sc == SC_MUC)
+            printf("  room %s (%s): %d joined, sent %llu, delivered to others %llu, "
+                   "echoes %llu, errors %llu\n", o->room, lg.room_config ? lg.room_config : "-",
+                   lg.joined, lg.sent, lg.received, lg.echoes, lg.errors);
+        if (o->sc == SC_CHAT || o->sc == SC_MUC)
             printf("  messages sent %llu, received %llu (%.1f/s), latency p50 %.3f ms, "
                    "p99 %.3f ms, p99.9 %.3f ms\n", lg.sent, lg.received,
                    elapsed > 0 ? (double)lg.received / elapsed : 0, pct_ms(&lg.msg_lat, 50),

@@ -27,6 +27,11 @@ Scenarios (see docs/benchmarks.md for what each one measures):
             in-band first: subscribe + subscribed) log in together
   offline   --offline-msgs messages to --offline-users offline accounts,
             then those accounts log in and receive them
+  muc       --muc-occupants sessions join one room; --muc-senders of them
+            send --muc-rate groupchat messages/s in total (fan-out)
+
+--scenarios picks a subset (default all), e.g.
+    bench/run.py --servers parley --scenarios idle --idle 10000
 """
 
 import argparse
@@ -114,6 +119,13 @@ def proc_stats(pid):
 
 class Server:
     name = "?"
+    # (f) MUC: the room owner's configuration form.  "nolog" turns the
+    # room's archive off (muc#roomconfig_enablelogging = 0) where rooms
+    # archive by default (Parley); "instant" keeps the server's defaults,
+    # which have no archive already (ejabberd: mam/logging false in
+    # default_room_options, and it refuses the enablelogging field without
+    # mod_muc_log; Prosody: no mod_muc_mam).
+    muc_room_config = "instant"
 
     def __init__(self, tmp, certs):
         self.dir = os.path.join(tmp, self.name)
@@ -141,6 +153,7 @@ class Server:
 
 class Parley(Server):
     name = "parley"
+    muc_room_config = "nolog"
 
     def start(self):
         shutil.copy(self.pem, os.path.join(self.dir, "cert.pem"))
@@ -159,6 +172,12 @@ class Parley(Server):
                     "modules:\n"
                     "  disco: {}\n  ping: {}\n  roster: {}\n  offline: {max_messages: 100000}\n"
                     "  register: {allow_new: true, max_per_address: 0}\n"
+                    # (f) MUC: no history kept, no per-occupant message
+                    # limit (the bench's senders exceed the default 10/s);
+                    # the room's archive is turned off by the generator's
+                    # configuration form.
+                    "  muc: {host: 'conference.@HOST@', max_occupants: 100000, history_size: 0,\n"
+                    "        messages_per_second: 0, max_rooms_per_user: 0}\n"
                     % self.port)
         self.proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, os.path.join(BUILD, "parleyd"), "-c", "parley.yml"],
@@ -219,6 +238,20 @@ modules:
   mod_roster: {}
   mod_offline: {access_max_user_messages: max_user_offline_messages}
   mod_register: {access: register, ip_access: all, password_strength: 0}
+  mod_muc:
+    host: conference.@HOST@
+    access: all
+    access_create: all
+    history_size: 0
+    max_users: 5000
+    max_users_presence: 5000
+    max_user_conferences: 100
+    min_message_interval: 0
+    min_presence_interval: 0
+    default_room_options:
+      max_users: 5000
+      mam: false
+      logging: false
 """ % (self.pem, self.port))
         ctlcfg = os.path.join(self.dir, "ejabberdctl.cfg")
         with open(ctlcfg, "w") as f:
@@ -320,6 +353,13 @@ authentication = "internal_hashed"
 storage = "internal"
 ssl = { certificate = "%(crt)s", key = "%(key)s" }
 VirtualHost "localhost"
+-- (f) MUC: no history kept (max_history_messages caps every room's
+-- history length); no mod_muc_mam, so no archive; mod_muc has no occupant
+-- or rate limit of its own in 0.12 (mod_limits is disabled above).
+Component "conference.localhost" "muc"
+    max_history_messages = 0
+    muc_room_default_history_length = 0
+    restrict_room_creation = false
 """ % {"d": self.dir, "data": data, "port": self.port, "crt": self.crt, "key": self.key})
         self.proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, "prosody", "--config", cfg],
@@ -328,6 +368,7 @@ VirtualHost "localhost"
 
 
 SERVERS = {"parley": Parley, "ejabberd": Ejabberd, "prosody": Prosody}
+SCENARIOS = ("login", "idle", "chat", "storm", "offline", "muc")
 
 
 def loadgen_cmd(port, args, src_base=1):
@@ -431,6 +472,48 @@ def idle(srv, n, tls, hold):
     return r
 
 
+def muc(srv, a):
+    """(f) --muc-occupants sessions join one room, then --muc-senders of
+    them send --muc-rate groupchat messages/s; every occupant counts what
+    it receives.  CPU is read from the moment all are in the room (and
+    the join presences have settled) to the end of the drain."""
+    n = a.muc_occupants
+    r, _ = run_marked(srv, ["--scenario", "muc", "--users", n, "--conns", n,
+                            "--senders", a.muc_senders, "--rate", a.muc_rate,
+                            "--room-config", srv.muc_room_config,
+                            "--login-rate", 500, "--concurrency", 100,
+                            "--duration", a.duration])
+    cpu = r["cpu_window_s"] or 0
+    delivered = r["received"] + r["echoes"]
+    want = r["sent"] * n
+    # Delivered/s over the time the deliveries took: sending plus the
+    # drain (which ends at the last delivery), so that a server that falls
+    # behind and catches up later shows its real fan-out rate (and its
+    # backlog in drain_s and the latency).
+    busy = r["send_s"] + r["drain_s"]
+    r.update(offered_rate=a.muc_rate, occupants=n, server_cpu_s=cpu,
+             delivered=delivered, expected_deliveries=want,
+             sent_per_s=r["sent"] / r["send_s"] if r["send_s"] else None,
+             delivered_per_s=delivered / busy if busy else None,
+             cpu_s_per_100k_deliveries=1e5 * cpu / delivered if delivered else None)
+    check(srv, r, "muc", want_online=n)
+    if r["joined"] < n:
+        problem(srv.name, "muc: only %d of %d occupants joined" % (r["joined"], n))
+    if r["room_config"] != srv.muc_room_config:
+        problem(srv.name, "muc: room configured as %r, not %r"
+                % (r["room_config"], srv.muc_room_config))
+    if delivered != want or r["echoes"] != r["sent"]:
+        problem(srv.name, "muc: sent %d x %d occupants = %d, delivered %d (%d of them "
+                "echoes to the sender)" % (r["sent"], n, want, delivered, r["echoes"]))
+    print("  muc %d occupants @%g/s: sent %.1f/s, delivered %.0f/s, p50 %.3f p99 %.3f "
+          "p99.9 %.3f ms, %.2f CPU s/100k; in %.1f s of sending and draining, server "
+          "CPU %.1f s, generator CPU %.1f s"
+          % (n, a.muc_rate, r["sent_per_s"] or 0, r["delivered_per_s"] or 0, r["msg_p50_ms"],
+             r["msg_p99_ms"], r["msg_p999_ms"], r["cpu_s_per_100k_deliveries"] or 0,
+             r["send_s"] + r["drain_s"], cpu, r["loadgen_window_cpu_s"]), flush=True)
+    return r
+
+
 def run_server(cls, tmp, certs, a):
     s = cls(tmp, certs)
     print("== %s on port %d (server on CPU %s, load generator on CPU %s)"
@@ -440,28 +523,35 @@ def run_server(cls, tmp, certs, a):
         if not s.start():
             raise RuntimeError("%s did not start (see %s)" % (s.name, s.dir))
         pid = s.pid()
-        max_idle = max(a.idle) if a.idle else 0
+        sc = a.scenarios
+        # The 'bench' accounts every selected scenario uses (main() zeroed
+        # the sizes of the scenarios left out).
+        need = max(max(a.idle, default=0), a.users if "login" in sc else 0,
+                   a.chat_conns if a.chat_rate else 0, a.muc_occupants,
+                   10 if a.offline_users else 0)
         t = time.time()
-        res["register"] = register(s, "bench", max(a.users, max_idle, a.chat_conns))
-        print("  registered in %.0f s" % (time.time() - t), flush=True)
+        if need:
+            res["register"] = register(s, "bench", need)
+            print("  registered %d in %.0f s" % (need, time.time() - t), flush=True)
         time.sleep(1)
         res["rss_start_kib"] = proc_stats(pid)[1]
 
         # (a) logins: as many as the server takes, then one at a time.
-        r, cpu = cpu_of(s, lambda: loadgen(
-            s.port, "--scenario", "login", "--users", a.users, "--rate", 100000,
-            "--duration", a.duration, "--concurrency", a.login_concurrency, "--warmup", 1))
-        r["server_cpu_s"] = cpu
-        r["cpu_ms_per_login"] = 1000 * cpu / r["ok"] if r["ok"] else None
-        check(s, r, "login")
-        res["login"] = r
-        r = loadgen(s.port, "--scenario", "login", "--users", a.users, "--rate", 100000,
-                    "--duration", 3, "--concurrency", 1, "--warmup", 0.5)
-        check(s, r, "sequential login")
-        res["login_seq"] = r
-        print("  login: %.0f/s, %.2f ms CPU each, sequential p50 %.2f ms"
-              % (res["login"]["ok_per_s"], res["login"]["cpu_ms_per_login"] or 0,
-                 r["login_p50_ms"]), flush=True)
+        if "login" in sc:
+            r, cpu = cpu_of(s, lambda: loadgen(
+                s.port, "--scenario", "login", "--users", a.users, "--rate", 100000,
+                "--duration", a.duration, "--concurrency", a.login_concurrency, "--warmup", 1))
+            r["server_cpu_s"] = cpu
+            r["cpu_ms_per_login"] = 1000 * cpu / r["ok"] if r["ok"] else None
+            check(s, r, "login")
+            res["login"] = r
+            r = loadgen(s.port, "--scenario", "login", "--users", a.users, "--rate", 100000,
+                        "--duration", 3, "--concurrency", 1, "--warmup", 0.5)
+            check(s, r, "sequential login")
+            res["login_seq"] = r
+            print("  login: %.0f/s, %.2f ms CPU each, sequential p50 %.2f ms"
+                  % (res["login"]["ok_per_s"], res["login"]["cpu_ms_per_login"] or 0,
+                     r["login_p50_ms"]), flush=True)
 
         # (b) idle sessions, TLS then plain TCP, at each size.
         for n in a.idle:
@@ -564,6 +654,9 @@ def run_server(cls, tmp, certs, a):
             if res["offline_store"]["sent"] != a.offline_msgs:
                 problem(s.name, "offline: only %d of %d sent" % (res["offline_store"]["sent"],
                                                                 a.offline_msgs))
+        # (f) MUC fan-out: one room, --muc-occupants occupants.
+        if a.muc_occupants:
+            res["muc"] = muc(s, a)
         res["rss_end_kib"] = proc_stats(pid)[1]
     finally:
         s.stop()
@@ -575,12 +668,14 @@ def fmt(v, spec="%.2f"):
 
 
 def rows_for(a):
-    rows = [
-        ("logins/s (concurrency %d)" % a.login_concurrency,
-         lambda r: r["login"]["ok_per_s"], "%.0f"),
-        ("server CPU ms / login", lambda r: r["login"]["cpu_ms_per_login"], "%.3f"),
-        ("sequential login p50 ms", lambda r: r["login_seq"]["login_p50_ms"], "%.2f"),
-    ]
+    rows = []
+    if "login" in a.scenarios:
+        rows += [
+            ("logins/s (concurrency %d)" % a.login_concurrency,
+             lambda r: r["login"]["ok_per_s"], "%.0f"),
+            ("server CPU ms / login", lambda r: r["login"]["cpu_ms_per_login"], "%.3f"),
+            ("sequential login p50 ms", lambda r: r["login_seq"]["login_p50_ms"], "%.2f"),
+        ]
     for n in a.idle:
         for t in ("tls", "tcp"):
             rows.append(("KiB / idle %s session @%d" % (t.upper(), n),
@@ -606,6 +701,18 @@ def rows_for(a):
             ("offline store CPU ms/msg", lambda r: r["offline_store"]["cpu_ms_per_msg"], "%.3f"),
             ("offline: CPU ms / login+%d msgs" % (a.offline_msgs // max(a.offline_users, 1)),
              lambda r: r["offline_deliver"]["cpu_ms_per_login"], "%.3f"),
+        ]
+    if a.muc_occupants:
+        rows += [
+            ("muc %d occ. @%g/s: sent/s" % (a.muc_occupants, a.muc_rate),
+             lambda r: r["muc"]["sent_per_s"], "%.1f"),
+            ("  delivered stanzas/s", lambda r: r["muc"]["delivered_per_s"], "%.0f"),
+            ("  s to drain after sending", lambda r: r["muc"]["drain_s"], "%.2f"),
+            ("  p50 ms", lambda r: r["muc"]["msg_p50_ms"], "%.3f"),
+            ("  p99 ms", lambda r: r["muc"]["msg_p99_ms"], "%.3f"),
+            ("  p99.9 ms", lambda r: r["muc"]["msg_p999_ms"], "%.3f"),
+            ("  server CPU s / 100k deliv.", lambda r: r["muc"]["cpu_s_per_100k_deliveries"],
+             "%.2f"),
         ]
     return rows
 
@@ -634,6 +741,8 @@ def table(results, a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--servers", default="parley,ejabberd,prosody")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
+                    help="comma-separated subset of %s (default: all)" % ",".join(SCENARIOS))
     ap.add_argument("--users", type=int, default=1000, help="accounts the login scenario cycles")
     ap.add_argument("--login-concurrency", type=int, default=20)
     ap.add_argument("--idle", default="10000", help="comma-separated session counts")
@@ -647,11 +756,33 @@ def main():
     ap.add_argument("--offline-users", type=int, default=1000, help="0 skips offline")
     ap.add_argument("--offline-msgs", type=int, default=10000)
     ap.add_argument("--offline-rate", type=float, default=2000)
+    ap.add_argument("--muc-occupants", type=int, default=1000,
+                    help="room occupants in the MUC fan-out (each a session)")
+    ap.add_argument("--muc-rate", type=float, default=20,
+                    help="groupchat messages/s offered into the room (in total)")
+    ap.add_argument("--muc-senders", type=int, default=2,
+                    help="occupants that send (the rate is split over them)")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other servers' results from bench/results/latest.json")
     a = ap.parse_args()
-    a.idle = [int(x) for x in a.idle.split(",") if x and int(x) > 0]
-    a.chat_rate = [float(x) for x in a.chat_rate.split(",") if x]
+    a.scenarios = [x for x in a.scenarios.split(",") if x]
+    for x in a.scenarios:
+        if x not in SCENARIOS:
+            ap.error("unknown scenario %r (known: %s)" % (x, ",".join(SCENARIOS)))
+    for x in a.servers.split(","):
+        if x not in SERVERS:
+            ap.error("unknown server %r (known: %s)" % (x, ",".join(SERVERS)))
+    # A scenario left out is as if its size were 0 (rows_for skips it too).
+    a.idle = [int(x) for x in a.idle.split(",") if x and int(x) > 0] \
+        if "idle" in a.scenarios else []
+    a.chat_rate = [float(x) for x in a.chat_rate.split(",") if x] \
+        if "chat" in a.scenarios else []
+    if "storm" not in a.scenarios:
+        a.storm_users = 0
+    if "offline" not in a.scenarios:
+        a.offline_users = 0
+    if "muc" not in a.scenarios:
+        a.muc_occupants = 0
     if not os.access(LOADGEN, os.X_OK):
         sys.exit("run.py: %s not built (make bench builds it)" % LOADGEN)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -674,7 +805,9 @@ def main():
     try:
         for name in a.servers.split(","):
             try:
-                results[name] = run_server(SERVERS[name], tmp, certs, a)
+                r = run_server(SERVERS[name], tmp, certs, a)
+                # --merge with --scenarios: keep this server's other figures.
+                results[name] = dict(results.get(name, {}), **r) if a.merge else r
             except KeyboardInterrupt:
                 raise
             except Exception as e:      # one server failing must not hide the others
