@@ -732,6 +732,21 @@ static struct sasl_channel channel_of(struct c2s *c)
     return ch;
 }
 
+/* channel_of() for stream features: which bindings exist, without the
+ * tls-exporter computation (an HKDF expansion per <stream:features/>;
+ * issue 7).  The SASL exchange itself uses channel_of(). */
+static struct sasl_channel channel_types_of(struct c2s *c)
+{
+    struct sasl_channel ch;
+    memset(&ch, 0, sizeof(ch));
+    if (c->tls) {
+        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+        if (ssl)
+            tls_channel_binding_types(ssl, &ch);
+    }
+    return ch;
+}
+
 /* Features modules registered for this host and stage (rosterver,
  * pre-approval, in-band registration, ...). */
 static void put_module_features(struct c2s *c, struct buf *b, enum stream_stage stage)
@@ -803,7 +818,7 @@ static void send_features(struct c2s *c)
             buf_puts(b, "</starttls>");
         }
         if (sasl_allowed(c)) {
-            struct sasl_channel ch = channel_of(c);
+            struct sasl_channel ch = channel_types_of(c);
             const char *mechs[16];
             size_t n = sasl_mechanisms(&ch, c->srv->conf->auth.allow_plain, mechs, 16);
             buf_puts(b, "<mechanisms xmlns='" NS_SASL "'>");
