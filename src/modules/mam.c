@@ -534,31 +534,9 @@ static struct jid *archive_of(const struct stanza *req)
 /* XEP-0313 §4.1.5: the fields we support. */
 static void answer_form(struct server *srv, struct stanza *req)
 {
-    static const struct { const char *type, *var; } fields[] = {
-        { "jid-single", "with" }, { "text-single", "start" }, { "text-single", "end" },
-        { "text-single", "before-id" }, { "text-single", "after-id" },
-    };
     struct stanza *r;
     struct xml_node *q = iq_reply_result(req, NS_MAM, "query", &r);
-    struct arena *a = r->arena;
-    struct xml_node *x = xml_add_child(a, q, NS_XDATA, "x");
-    xml_set_attr(a, x, "type", "form");
-    struct xml_node *f = xml_add_child(a, x, NULL, "field");
-    xml_set_attr(a, f, "type", "hidden");
-    xml_set_attr(a, f, "var", "FORM_TYPE");
-    xml_add_text_child(a, f, NULL, "value", NS_MAM);
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        f = xml_add_child(a, x, NULL, "field");
-        xml_set_attr(a, f, "type", fields[i].type);
-        xml_set_attr(a, f, "var", fields[i].var);
-    }
-    f = xml_add_child(a, x, NULL, "field");
-    xml_set_attr(a, f, "type", "list-multi");
-    xml_set_attr(a, f, "var", "ids");
-    struct xml_node *v = xml_add_child(a, f, "http://jabber.org/protocol/xdata-validate",
-                                       "validate");
-    xml_set_attr(a, v, "datatype", "xs:string");
-    xml_add_child(a, v, NULL, "open");
+    mam_fill_query_form(r->arena, q);
     router_route(srv, r);
     stanza_unref(r);
 }

@@ -562,6 +562,32 @@ struct stanza *mam_parse_stored(const char *s, size_t len)
     return o.st;
 }
 
+void mam_fill_query_form(struct arena *a, struct xml_node *query)
+{
+    static const struct { const char *type, *var; } fields[] = {
+        { "jid-single", "with" }, { "text-single", "start" }, { "text-single", "end" },
+        { "text-single", "before-id" }, { "text-single", "after-id" },
+    };
+    struct xml_node *x = xml_add_child(a, query, NS_XDATA, "x");
+    xml_set_attr(a, x, "type", "form");
+    struct xml_node *f = xml_add_child(a, x, NULL, "field");
+    xml_set_attr(a, f, "type", "hidden");
+    xml_set_attr(a, f, "var", "FORM_TYPE");
+    xml_add_text_child(a, f, NULL, "value", NS_MAM);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        f = xml_add_child(a, x, NULL, "field");
+        xml_set_attr(a, f, "type", fields[i].type);
+        xml_set_attr(a, f, "var", fields[i].var);
+    }
+    f = xml_add_child(a, x, NULL, "field");
+    xml_set_attr(a, f, "type", "list-multi");
+    xml_set_attr(a, f, "var", "ids");
+    struct xml_node *v = xml_add_child(a, f, "http://jabber.org/protocol/xdata-validate",
+                                       "validate");
+    xml_set_attr(a, v, "datatype", "xs:string");
+    xml_add_child(a, v, NULL, "open");
+}
+
 void mam_fill_fin(struct arena *a, struct xml_node *fin, const struct store_item *items,
                   size_t n, long long count, bool complete)
 {

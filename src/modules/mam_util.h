@@ -142,6 +142,11 @@ void mam_new_id(char out[MAM_ID_LEN + 1]);
  * NULL when it is not well-formed. */
 struct stanza *mam_parse_stored(const char *s, size_t len);
 
+/* Adds to a <query/> result the query form (XEP-0313 §4.1.1 "Retrieving
+ * the form"): FORM_TYPE, with, start, end, before-id, after-id and ids,
+ * the same for user archives and room archives. */
+void mam_fill_query_form(struct arena *a, struct xml_node *query);
+
 /* Fills an IQ result's <fin/> (XEP-0313 §4.1.2 with XEP-0059 §2.6):
  * complete='true|false', and <set/> with the ids of the first and last of
  * the n rows returned (none when n is 0) and the total count. */

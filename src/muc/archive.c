@@ -109,39 +109,6 @@ out:
     rq_free(q);
 }
 
-/*
- * XEP-0313 §4.1.5: the query form, the fields mam_query_parse() accepts.
- * The user archive (src/modules/mam.c answer_form) answers the same; its
- * builder is static there, so until mam_util.h exports one (requested:
- * void mam_query_form(struct arena *a, struct xml_node *query), to be
- * used by both), this is the same list for the room.
- */
-static void fill_query_form(struct arena *a, struct xml_node *query)
-{
-    static const struct { const char *type, *var; } fields[] = {
-        { "jid-single", "with" }, { "text-single", "start" }, { "text-single", "end" },
-        { "text-single", "before-id" }, { "text-single", "after-id" },
-    };
-    struct xml_node *x = xml_add_child(a, query, NS_XDATA, "x");
-    xml_set_attr(a, x, "type", "form");
-    struct xml_node *f = xml_add_child(a, x, NULL, "field");
-    xml_set_attr(a, f, "type", "hidden");
-    xml_set_attr(a, f, "var", "FORM_TYPE");
-    xml_add_text_child(a, f, NULL, "value", NS_MAM);
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        f = xml_add_child(a, x, NULL, "field");
-        xml_set_attr(a, f, "type", fields[i].type);
-        xml_set_attr(a, f, "var", fields[i].var);
-    }
-    f = xml_add_child(a, x, NULL, "field");
-    xml_set_attr(a, f, "type", "list-multi");
-    xml_set_attr(a, f, "var", "ids");
-    struct xml_node *v = xml_add_child(a, f, "http://jabber.org/protocol/xdata-validate",
-                                       "validate");
-    xml_set_attr(a, v, "datatype", "xs:string");
-    xml_add_child(a, v, NULL, "open");
-}
-
 void muc_iq_mam(struct muc_service *svc, struct muc_room *room, struct stanza *st,
                 struct xml_node *q, const struct jid *from)
 {
@@ -155,7 +122,7 @@ void muc_iq_mam(struct muc_service *svc, struct muc_room *room, struct stanza *s
     if (strcmp(xml_attr(st->root, "type"), "get") == 0) {
         struct stanza *r;
         struct xml_node *rq = iq_reply_result(st, NS_MAM, "query", &r);
-        fill_query_form(r->arena, rq);
+        mam_fill_query_form(r->arena, rq);
         router_route(srv, r);
         stanza_unref(r);
         return;
