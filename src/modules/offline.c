@@ -59,6 +59,7 @@ struct flush {
     struct server *srv;
     struct jid *to;             /* the session that triggered the flush */
     bool more;                  /* the last query was cut by the batch size */
+    bool again;                 /* a message was stored after a query began */
 };
 
 static void state_unref(struct offline_state *os)
@@ -86,6 +87,7 @@ static long long now_us(void)
 
 struct pending_store {
     struct server *srv;
+    struct offline_state *os;   /* a reference */
     struct stanza *st;          /* the message as routed: referenced and held */
     struct jid *to;             /* the recipient (bare) */
     char *with;                 /* the sender's bare JID, or NULL */
@@ -95,8 +97,12 @@ struct pending_store {
     struct buf value;           /* the stored copy, with <delay/> */
 };
 
+static void flush_start(struct offline_state *os, struct server *srv, struct session *s);
+static struct session *target_session(struct server *srv, const struct jid *to);
+
 static void pending_free(struct pending_store *p)
 {
+    state_unref(p->os);
     stanza_unhold(p->st);
     stanza_unref(p->st);
     jid_free(p->to);
@@ -111,6 +117,15 @@ static void stored(const struct store_result *res, void *ud)
     if (!p->srv->stopping) {
         switch (res->status) {
         case STORE_OK:
+            /* The recipient may have come online between the router's
+             * decision and this commit, its flush having read the store
+             * before the row was there: deliver now, not at the next
+             * login (XEP-0160 §2 step 5). */
+            if (!p->os->dead) {
+                struct session *s = target_session(p->srv, p->to);
+                if (s)
+                    flush_start(p->os, p->srv, s);
+            }
             break;
         case STORE_LIMIT:
             /* XEP-0160 §2 step 3: a full queue is answered with
@@ -187,6 +202,8 @@ static enum hook_result on_offline_message(struct hook_event *ev, void *ud)
     xml_set_attr(copy->arena, d, "stamp", stamp_s);
     struct pending_store *p = pl_calloc(1, sizeof(*p));
     p->srv = ev->srv;
+    p->os = m->data;
+    p->os->refs++;
     p->st = stanza_ref(st);
     stanza_hold(st);
     buf_init(&p->value);
@@ -251,7 +268,8 @@ static void flush_deleted(const struct store_result *res, void *ud)
         flush_end(f);
         return;
     }
-    if (f->more && !f->os->dead && !f->srv->stopping) {
+    if ((f->more || f->again) && !f->os->dead && !f->srv->stopping) {
+        f->again = false;
         flush_query(f);
         return;
     }
@@ -262,6 +280,12 @@ static void flush_queried(const struct store_result *res, void *ud)
 {
     struct flush *f = ud;
     struct server *srv = f->srv;
+    if (res->status == STORE_OK && res->nitems == 0 && f->again && !f->os->dead &&
+        !srv->stopping) {
+        f->again = false;       /* a row committed after this query began */
+        flush_query(f);
+        return;
+    }
     if (f->os->dead || srv->stopping || res->status != STORE_OK || res->nitems == 0) {
         if (res->status != STORE_OK)
             log_error("offline: cannot read stored messages of %s (status %d)",
@@ -294,11 +318,17 @@ static void flush_queried(const struct store_result *res, void *ud)
                      flush_deleted, f);
 }
 
-static void flush_start(struct pl_module_ctx *m, struct server *srv, struct session *s)
+/* Starts delivering the account's stored messages to s, or, if a flush
+ * of the account is running, makes it query once more when done: it
+ * delivers to an available session, and may have read the store before a
+ * row just committed. */
+static void flush_start(struct offline_state *os, struct server *srv, struct session *s)
 {
-    struct offline_state *os = m->data;
-    if (hashmap_get(&os->flushing, s->jid->bare))
-        return;                 /* the running flush delivers to an available session */
+    struct flush *running = hashmap_get(&os->flushing, s->jid->bare);
+    if (running) {
+        running->again = true;
+        return;
+    }
     struct flush *f = pl_calloc(1, sizeof(*f));
     f->os = os;
     os->refs++;
@@ -319,7 +349,7 @@ static enum hook_result on_available(struct hook_event *ev, void *ud)
     struct pl_module_ctx *m = ud;
     struct session *s = ev->session;
     if (s->priority >= 0) {
-        flush_start(m, ev->srv, s);
+        flush_start(m->data, ev->srv, s);
     } else {
         /* XEP-0160 §2: only non-negative presence gets the messages. */
         struct offline_state *os = m->data;
@@ -341,7 +371,7 @@ static enum hook_result on_presence_out(struct hook_event *ev, void *ud)
     if (!s || !hashmap_get(&os->waiting, s->jid->full) || !eligible(s))
         return HOOK_CONTINUE;
     waiting_del(os, s->jid->full);
-    flush_start(m, ev->srv, s);
+    flush_start(m->data, ev->srv, s);
     return HOOK_CONTINUE;
 }
 

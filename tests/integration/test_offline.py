@@ -157,3 +157,25 @@ def test_chat_state_only_not_stored(server_factory, clients):
     assert stanza_error(err)[1] == "service-unavailable"
     b = login(clients, s, bob, presence=True)
     b.expect_nothing(lambda e: e.tag == q(NS_CLIENT, "message"), timeout=1.0)
+
+
+def test_message_stored_while_recipient_comes_online(server_factory, clients):
+    """A message the router hands to offline storage just before the
+    recipient's initial presence may be committed after that presence's
+    flush has read the store (the ban check before the append is a storage
+    round trip of its own).  It must still reach the recipient while it is
+    online, not wait for its next login (XEP-0160 §2 step 5; nothing a
+    sender was acked for may sit unseen)."""
+    s = offline_server(server_factory)
+    alice, _ = make_account(s, prefix="a")
+    bob, _ = make_account(s, prefix="b")
+    a = login(clients, s, alice, presence=True)
+    for i in range(25):
+        b = login(clients, s, bob)          # bound, no presence yet
+        body = "race %d" % i
+        a.send_message(bob + "@localhost", body=body)
+        b.send_presence()
+        got = b.expect_message(body=body, timeout=5)
+        assert got is not None
+        b.close()
+        settle(a)
