@@ -89,11 +89,11 @@ struct hook_event {
     struct session *session;    /* may be NULL */
     const char *user;           /* STANZA_IN: the recipient account's bare JID;
                                    ACCOUNT_*: the account's bare JID */
-    bool redelivery;            /* STANZA_IN: the stanza was delivered to a
-                                   session once already and comes back
+    bool redelivery;            /* STANZA_IN: archiving was decided already
                                    (router_redeliver(): XEP-0198 unacked
-                                   messages of an ended session); archives
-                                   must not store it again */
+                                   messages of an ended session, or a message
+                                   MAM held for the recipient's preferences);
+                                   archives must not store it again */
     struct session *const *targets;   /* MESSAGE_DELIVERED */
     size_t ntargets;
 };

@@ -106,11 +106,12 @@ void router_free(struct router *r);
  * needs the stanza after returning (asynchronous account lookups). */
 void router_route(struct server *srv, struct stanza *st);
 
-/* Routes a stanza once more that was delivered to a session already and
- * comes back because the session ended before it acknowledged it
- * (XEP-0198 §4 unacknowledged messages).  Like router_route(), but
- * HOOK_STANZA_IN sees ev.redelivery set, so archives (MAM) do not store
- * it, or stamp it, a second time. */
+/* Routes a stanza once more whose archiving was already decided: one that
+ * was delivered to a session and comes back because the session ended
+ * before it acknowledged it (XEP-0198 §4 unacknowledged messages), or one
+ * MAM held while it loaded the recipient's preferences and now releases.
+ * Like router_route(), but HOOK_STANZA_IN sees ev.redelivery set, so
+ * archives (MAM) do not store it, or stamp it, a second time. */
 void router_redeliver(struct server *srv, struct stanza *st);
 
 /* Routes a stanza leaving a local user: runs HOOK_STANZA_OUT (blocking,
