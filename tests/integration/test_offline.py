@@ -13,12 +13,10 @@ MODULES = ("disco", "ping", "offline")
 
 
 def offline_server(server_factory, quota=None):
-    s = server_factory(start=False, modules=MODULES)
+    mods = {m: {} for m in MODULES}
     if quota is not None:
-        text = s.config_text().replace("offline: {}", "offline: {max_messages: %d}" % quota)
-        s.write_config(text)
-    s.start()
-    return s
+        mods["offline"] = {"max_messages": quota}
+    return server_factory(modules=mods)
 
 
 def login(clients, s, user, presence=None, resource=None):

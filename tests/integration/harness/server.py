@@ -104,6 +104,29 @@ DEFAULT_AUTH = {"scram_iterations": 4096, "allow_plain": "true",
                 "max_failures": 1000, "failure_window": 60, "lockout": 300}
 
 
+def _module_items(modules):
+    """(name, options) pairs from a list of module names or a dict of
+    name -> options dict (e.g. {"offline": {"max_messages": 3}})."""
+    if isinstance(modules, dict):
+        return [(m, opts or {}) for m, opts in modules.items()]
+    return [(m, {}) for m in modules]
+
+
+def _inline(opts):
+    """A YAML flow mapping body: nested dicts and lists are written inline
+    (values are YAML scalars as given, e.g. 3, true, 10s, or quoted by the
+    caller)."""
+    def val(v):
+        if isinstance(v, dict):
+            return "{%s}" % _inline(v)
+        if isinstance(v, (list, tuple)):
+            return "[%s]" % ", ".join(val(x) for x in v)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return str(v)
+    return ", ".join("%s: %s" % (k, val(v)) for k, v in opts.items())
+
+
 def render_config(*, hosts, certfile, c2s_port, tls_port, limits, auth,
                   modules, loglevel="debug", extra=""):
     """The parley.yml text (hand-written YAML so that line numbers are
@@ -119,7 +142,8 @@ def render_config(*, hosts, certfile, c2s_port, tls_port, limits, auth,
         "storage: {backend: sqlite, path: parley.db}",
         "limits: {%s}" % ", ".join("%s: %s" % kv for kv in limits.items()),
         "auth: {%s}" % ", ".join("%s: %s" % kv for kv in auth.items()),
-        "modules: {%s}" % ", ".join("%s: {}" % m for m in modules),
+        "modules: {%s}" % ", ".join("%s: {%s}" % (m, _inline(opts))
+                                    for m, opts in _module_items(modules)),
     ]
     text = "\n".join(lines) + "\n"
     if extra:
@@ -144,7 +168,8 @@ class ParleyServer:
         self.hosts = list(hosts)
         self.limits = dict(DEFAULT_LIMITS, **(limits or {}))
         self.auth = dict(DEFAULT_AUTH, **(auth or {}))
-        self.modules = list(modules)
+        # names, or {name: {option: value}} for module options
+        self.modules = dict(modules) if isinstance(modules, dict) else list(modules)
         self.extra = extra
         self.config = os.path.join(self.dir, "parley.yml")
         self.log = os.path.join(self.dir, "parleyd.log")
