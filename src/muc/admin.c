@@ -4,7 +4,8 @@
  *
  *   muc#admin get   role lists (§8.5 voice, §9.8 moderators) and
  *                   affiliation lists (§9.2 ban, §9.5 members, §10.5
- *                   owners, §10.8 admins)
+ *                   owners, §10.8 admins); the member list also to the
+ *                   roles in muc#roomconfig_getmemberlist (§7.11)
  *   muc#admin set   kick (§8.2, 307), voice (§8.3/§8.4), ban (§9.1, 301),
  *                   membership (§9.3/§9.4, 321 in members-only rooms),
  *                   moderator (§9.6/§9.7), owner/admin (§10.3-§10.9)
@@ -86,8 +87,16 @@ static void admin_get(struct muc_room *room, struct stanza *st, struct xml_node 
     enum muc_role arole;
     struct muc_occupant *aocc;
     actor_of(room, from, &aaf, &arole, &aocc);
-    if (!muc_can_read_list(aaf, arole, role, affil)) {
-        muc_error(srv, st, "auth", "forbidden", "you may not read this list");
+    /* §7.11 / §9.5: besides admins and owners, occupants whose role the
+     * room lists in muc#roomconfig_getmemberlist may read the member list
+     * (moderators only by default: muc_config.h). */
+    bool may = muc_can_read_list(aaf, arole, role, affil) ||
+               (affil == MUC_AFFIL_MEMBER && aocc &&
+                muc_config_may_get_member_list(&room->cfg, arole));
+    if (!may) {
+        muc_error(srv, st, "auth", "forbidden",
+                  affil == MUC_AFFIL_MEMBER ? "your role may not retrieve the member list"
+                                            : "you may not read this list");
         return;
     }
     struct stanza *r;

@@ -1,8 +1,9 @@
 /*
  * muc_config.c - room configuration: defaults, the muc#roomconfig data form
  * of XEP-0045 §10.2 / §15.5.3 (XEP-0004 §3), and the stored form;
- * muc#roomconfig_presencebroadcast is a list-multi of role names (§15.5.3,
- * example in §10.1.3), and the room's own allow-register boolean (§7.10).
+ * muc#roomconfig_presencebroadcast and muc#roomconfig_getmemberlist are
+ * list-multi fields of role names (§15.5.3, examples in §10.1.3 and §10.2),
+ * and the room's own allow-register boolean (§7.10).
  */
 #include "muc/muc_config.h"
 
@@ -15,7 +16,8 @@
 
 static const char *const pm_names[] = { "anyone", "participants", "moderators", "none" };
 static const char *const whois_names[] = { "moderators", "anyone" };
-/* The roles muc#roomconfig_presencebroadcast lists, in the XEP's order. */
+/* The roles muc#roomconfig_presencebroadcast and muc#roomconfig_getmemberlist
+ * list, in the XEP's order. */
 static const enum muc_role bcast_roles[] = {
     MUC_ROLE_MODERATOR, MUC_ROLE_PARTICIPANT, MUC_ROLE_VISITOR,
 };
@@ -40,6 +42,7 @@ void muc_config_init(struct muc_config *c)
     c->allowpm = MUC_PM_ANYONE;
     c->allow_register = false;  /* members-only rooms stay closed unless the owner opens them */
     c->presence_broadcast = MUC_BCAST_ALL;
+    c->get_member_list = MUC_GETMEMBERLIST_DEFAULT;
     c->max_users = 0;
     c->max_history = -1;
 }
@@ -47,6 +50,11 @@ void muc_config_init(struct muc_config *c)
 bool muc_config_broadcasts(const struct muc_config *c, enum muc_role role)
 {
     return role != MUC_ROLE_NONE && (c->presence_broadcast & (1u << role)) != 0;
+}
+
+bool muc_config_may_get_member_list(const struct muc_config *c, enum muc_role role)
+{
+    return role != MUC_ROLE_NONE && (c->get_member_list & (1u << role)) != 0;
 }
 
 void muc_config_release(struct muc_config *c)
@@ -105,6 +113,19 @@ static void text_field(struct arena *a, struct xml_node *x, const char *var,
     value(a, field(a, x, var, type, label), v);
 }
 
+/* A list-multi of roles (bits): the set ones as values, all as options. */
+static void roles_field(struct arena *a, struct xml_node *x, const char *var,
+                        const char *label, unsigned bits)
+{
+    static const char *const labels[] = { "Moderator", "Participant", "Visitor" };
+    struct xml_node *f = field(a, x, var, "list-multi", label);
+    for (size_t i = 0; i < NBCAST; i++)
+        if (bits & (1u << bcast_roles[i]))
+            value(a, f, muc_role_name(bcast_roles[i]));
+    for (size_t i = 0; i < NBCAST; i++)
+        option(a, f, labels[i], muc_role_name(bcast_roles[i]));
+}
+
 void muc_config_form(struct arena *a, struct xml_node *parent, const struct muc_config *c,
                      unsigned service_max_users,
                      const char *const *owners, size_t nowners,
@@ -141,14 +162,10 @@ void muc_config_form(struct arena *a, struct xml_node *parent, const struct muc_
         option(a, f, buf, buf);
     }
 
-    f = field(a, x, "muc#roomconfig_presencebroadcast", "list-multi",
-              "Roles for which presence is broadcast");
-    for (size_t i = 0; i < NBCAST; i++)
-        if (c->presence_broadcast & (1u << bcast_roles[i]))
-            value(a, f, muc_role_name(bcast_roles[i]));
-    static const char *const bcast_labels[] = { "Moderator", "Participant", "Visitor" };
-    for (size_t i = 0; i < NBCAST; i++)
-        option(a, f, bcast_labels[i], muc_role_name(bcast_roles[i]));
+    roles_field(a, x, "muc#roomconfig_presencebroadcast", "Roles for which presence is broadcast",
+                c->presence_broadcast);
+    roles_field(a, x, "muc#roomconfig_getmemberlist",
+                "Roles and Affiliations that May Retrieve Member List", c->get_member_list);
 
     bool_field(a, x, "muc#roomconfig_publicroom", "List the room publicly", c->public_room);
     bool_field(a, x, "muc#roomconfig_persistentroom", "Make the room persistent", c->persistent);
@@ -252,6 +269,56 @@ static int parse_bcast_word(const char *w, size_t len, unsigned *bits)
     return -1;
 }
 
+/* A submitted list-multi of roles: every <value/> is a role; none at all is
+ * the empty set (XEP-0004 §3.3 an empty list-multi).  *bits is set only
+ * when every value is valid (at most one per role, bounding the loop). */
+static int parse_roles_field(struct arena *a, const struct xml_node *f, unsigned *bits)
+{
+    unsigned b = 0;
+    size_t n = 0;
+    for (struct xml_node *val = xml_child(f, NULL, "value"); val;
+         val = xml_next(val, NULL, "value")) {
+        const char *t = xml_text(a, val);
+        if (++n > NBCAST || parse_bcast_word(t, strlen(t), &b) < 0)
+            return -1;
+    }
+    *bits = b;
+    return 0;
+}
+
+/* Stored form of a role set: "moderator participant", "" when empty. */
+static void store_roles(struct arena *a, struct xml_node *n, const char *attr, unsigned bits)
+{
+    struct buf rb = BUF_INIT;
+    for (size_t i = 0; i < NBCAST; i++) {
+        if (!(bits & (1u << bcast_roles[i])))
+            continue;
+        if (rb.len)
+            buf_append(&rb, " ", 1);
+        buf_puts(&rb, muc_role_name(bcast_roles[i]));
+    }
+    xml_set_attr(a, n, attr, rb.len ? arena_strndup(a, rb.data, rb.len) : "");
+    buf_release(&rb);
+}
+
+/* Reads a stored role set; a missing attribute (a room stored before the
+ * field existed) or an invalid one leaves *bits at its default. */
+static void load_roles(const struct xml_node *cfg, const char *attr, unsigned *bits)
+{
+    const char *v = xml_attr(cfg, attr);
+    if (!v)
+        return;
+    unsigned b = 0;
+    for (const char *w = v; *w;) {
+        size_t len = strcspn(w, " ");
+        if (len && parse_bcast_word(w, len, &b) < 0)
+            return;
+        w += len;
+        w += strspn(w, " ");
+    }
+    *bits = b;
+}
+
 static int collect_jids(struct arena *a, const struct xml_node *f, const char **out,
                         size_t *n_out)
 {
@@ -285,19 +352,20 @@ static int apply_field(struct arena *a, struct muc_config *c, const struct xml_n
         }
     }
     if (strcmp(var, "muc#roomconfig_presencebroadcast") == 0) {
-        /* list-multi: every <value/> is a role; none at all = nobody's
-         * presence is broadcast (XEP-0004 §3.3 an empty list-multi). */
-        unsigned bits = 0;
-        size_t n = 0;
-        for (struct xml_node *val = xml_child(f, NULL, "value"); val;
-             val = xml_next(val, NULL, "value")) {
-            const char *t = xml_text(a, val);
-            if (++n > NBCAST || parse_bcast_word(t, strlen(t), &bits) < 0) {
-                *err_text = "muc#roomconfig_presencebroadcast: unknown role";
-                return -1;
-            }
+        if (parse_roles_field(a, f, &c->presence_broadcast) < 0) {
+            *err_text = "muc#roomconfig_presencebroadcast: unknown role";
+            return -1;
         }
-        c->presence_broadcast = bits;
+        return 0;
+    }
+    if (strcmp(var, "muc#roomconfig_getmemberlist") == 0) {
+        /* Only role names: the label says "Roles and Affiliations" but
+         * the XEP's options are the three roles, and admins and owners
+         * read the member list anyway (§9.5). */
+        if (parse_roles_field(a, f, &c->get_member_list) < 0) {
+            *err_text = "muc#roomconfig_getmemberlist: unknown role";
+            return -1;
+        }
         return 0;
     }
     const char *v = first_value(a, f);
@@ -464,16 +532,8 @@ void muc_config_store(struct arena *a, struct xml_node *parent, const struct muc
     for (size_t i = 0; i < sizeof(bool_rows) / sizeof(bool_rows[0]); i++)
         xml_set_attr(a, n, row_attr(&bool_rows[i]),
                      *(const bool *)((const char *)c + bool_rows[i].off) ? "1" : "0");
-    struct buf rb = BUF_INIT;
-    for (size_t i = 0; i < NBCAST; i++) {
-        if (!(c->presence_broadcast & (1u << bcast_roles[i])))
-            continue;
-        if (rb.len)
-            buf_append(&rb, " ", 1);
-        buf_puts(&rb, muc_role_name(bcast_roles[i]));
-    }
-    xml_set_attr(a, n, "presencebroadcast", rb.len ? arena_strndup(a, rb.data, rb.len) : "");
-    buf_release(&rb);
+    store_roles(a, n, "presencebroadcast", c->presence_broadcast);
+    store_roles(a, n, "getmemberlist", c->get_member_list);
     xml_set_attr(a, n, "whois", whois_names[c->whois]);
     xml_set_attr(a, n, "allowpm", pm_names[c->allowpm]);
     snprintf(buf, sizeof(buf), "%u", c->max_users);
@@ -496,19 +556,8 @@ void muc_config_load(struct muc_config *c, const struct xml_node *cfg)
     for (size_t i = 0; i < sizeof(bool_rows) / sizeof(bool_rows[0]); i++)
         if ((v = xml_attr(cfg, row_attr(&bool_rows[i]))))
             parse_bool(v, (bool *)((char *)c + bool_rows[i].off));
-    if ((v = xml_attr(cfg, "presencebroadcast"))) {
-        unsigned bits = 0;
-        bool ok = true;
-        for (const char *w = v; *w;) {
-            size_t len = strcspn(w, " ");
-            if (len && parse_bcast_word(w, len, &bits) < 0)
-                ok = false;
-            w += len;
-            w += strspn(w, " ");
-        }
-        if (ok)
-            c->presence_broadcast = bits;
-    }
+    load_roles(cfg, "presencebroadcast", &c->presence_broadcast);
+    load_roles(cfg, "getmemberlist", &c->get_member_list);
     if ((v = xml_attr(cfg, "whois")))
         c->whois = strcmp(v, "anyone") == 0 ? MUC_WHOIS_ANYONE : MUC_WHOIS_MODERATORS;
     if ((v = xml_attr(cfg, "allowpm")))

@@ -4,10 +4,12 @@
  * (XEP-0004) in both directions, and the stored form of the settings.
  * Pure logic over xml trees; tested by tests/unit/muc/test_muc_config.c.
  *
- * Beyond the §15.5.3 fields: muc#roomconfig_presencebroadcast (list-multi
- * of roles whose presence is broadcast, §7.2.2 / §7.2.4) and the room's
- * own x-parley#roomconfig_allowregister (may users register with the
- * room, §7.10; no registered field says so).
+ * Two list-multi fields of role names: muc#roomconfig_presencebroadcast
+ * (roles whose presence is broadcast, §7.2.2 / §7.2.4) and
+ * muc#roomconfig_getmemberlist (roles whose occupants may retrieve the
+ * member list, §7.11 / §9.5).  Beyond the §15.5.3 fields, the room's own
+ * x-parley#roomconfig_allowregister (may users register with the room,
+ * §7.10; no registered field says so).
  */
 #ifndef PARLEY_MUC_MUC_CONFIG_H
 #define PARLEY_MUC_MUC_CONFIG_H
@@ -29,6 +31,13 @@
 /* muc#roomconfig_presencebroadcast: a set of roles, bit (1u << role). */
 #define MUC_BCAST_ALL ((1u << MUC_ROLE_VISITOR) | (1u << MUC_ROLE_PARTICIPANT) | \
                        (1u << MUC_ROLE_MODERATOR))
+
+/* muc#roomconfig_getmemberlist default: moderators only.  The XEP's
+ * example forms (§10.1.3, §10.2) show all three roles, but they are one
+ * room's values, not defaults; our rooms are semi-anonymous by default,
+ * where §5.2.1 (note ***) says members SHOULD NOT retrieve the member list
+ * (it carries every member's JID).  Owners widen it per room. */
+#define MUC_GETMEMBERLIST_DEFAULT (1u << MUC_ROLE_MODERATOR)
 
 enum muc_whois {
     MUC_WHOIS_MODERATORS,       /* semi-anonymous (§4.2) */
@@ -60,6 +69,8 @@ struct muc_config {
     enum muc_allowpm allowpm;
     bool allow_register;        /* §7.10 registration with the room */
     unsigned presence_broadcast;/* roles whose presence others see (bits) */
+    unsigned get_member_list;   /* roles whose occupants may retrieve the
+                                   member list (bits, §7.11 / §9.5) */
     unsigned max_users;         /* 0: the service maximum */
     long max_history;           /* muc#maxhistoryfetch, -1 = service's size */
 };
@@ -70,6 +81,10 @@ void muc_config_release(struct muc_config *c);
 void muc_config_copy(struct muc_config *dst, const struct muc_config *src);
 /* Is the presence of an occupant with this role broadcast to others? */
 bool muc_config_broadcasts(const struct muc_config *c, enum muc_role role);
+/* muc#roomconfig_getmemberlist: may an occupant with this role retrieve the
+ * member list (§7.11)?  MUC_ROLE_NONE (not an occupant) never may by this
+ * rule; admins and owners may anyway (muc_can_read_list, §9.5). */
+bool muc_config_may_get_member_list(const struct muc_config *c, enum muc_role role);
 
 /* The owner's form (§10.2): <x xmlns='jabber:x:data' type='form'> with
  * every field, current values filled in, appended to 'parent'.  owners and

@@ -467,3 +467,71 @@ def test_acked_room_changes_survive_sigkill(server_factory, clients):
     a2 = clients(s.c2s_port)
     a2.login(ua, pa, resource="r2", presence=True)
     assert reserved_nick(a2, rj) == "boss"
+
+
+# --- §7.11 / §9.5 / §15.5.3 muc#roomconfig_getmemberlist ----------------------------
+
+def member_list_req(c, rj):
+    return c.iq("get", "<query xmlns='%s'><item affiliation='member'/></query>" % ADMIN, to=rj)
+
+
+def test_getmemberlist_roles(server, clients):
+    a, b, c, d = (new_user(server, clients) for _ in range(4))
+    jb, jc, jd = (x.jid.split("/")[0] for x in (b, c, d))
+    room = unique("gml")
+    rj = "%s@%s" % (room, SERVICE)
+    instant(a, room, "alice")
+    # The form offers the field; by default only moderators may read the
+    # list (the room is semi-anonymous: §5.2.1 note ***).
+    r = a.iq("get", "<query xmlns='%s'/>" % OWNER, to=rj)
+    f = [f for f in r.iter("{%s}field" % XDATA) if f.get("var") == "muc#roomconfig_getmemberlist"]
+    assert len(f) == 1 and f[0].get("type") == "list-multi"
+    assert [v.text for v in f[0].findall("{%s}value" % XDATA)] == ["moderator"]
+    assert {o.find("{%s}value" % XDATA).text for o in f[0].findall("{%s}option" % XDATA)} == \
+        {"moderator", "participant", "visitor"}
+    assert configure(a, room, {"muc#roomconfig_membersonly": "1"}).get("type") == "result"
+    for j in (jb, jc):
+        assert set_affil(a, rj, j, "member").get("type") == "result"
+    own, _ = join(b, room, "bob")
+    assert item(own).get("role") == "participant"
+    # Default: a participant member is refused, and so is a member who is
+    # not in the room (no role at all).
+    r = member_list_req(b, rj)
+    assert err_cond(r) == ("auth", "forbidden")
+    assert r.find("{%s}error/{urn:ietf:params:xml:ns:xmpp-stanzas}text" % CLIENT) is not None
+    assert err_cond(member_list_req(c, rj)) == ("auth", "forbidden")
+    # Unknown roles (or affiliations) in the field: <not-acceptable/>, and
+    # the setting is unchanged.
+    for bad in (["member"], ["participant", "owner"], ["none"]):
+        r = configure(a, room, {"muc#roomconfig_getmemberlist": bad})
+        assert err_cond(r) == ("modify", "not-acceptable"), bad
+    assert err_cond(member_list_req(b, rj)) == ("auth", "forbidden")
+    # The owner adds participants: bob (a participant) now gets the list.
+    assert configure(a, room, {"muc#roomconfig_getmemberlist": ["moderator", "participant"]}
+                     ).get("type") == "result"
+    r = a.iq("get", "<query xmlns='%s'/>" % OWNER, to=rj)
+    f = [f for f in r.iter("{%s}field" % XDATA) if f.get("var") == "muc#roomconfig_getmemberlist"]
+    assert {v.text for v in f[0].findall("{%s}value" % XDATA)} == {"moderator", "participant"}
+    r = member_list_req(b, rj)
+    assert r.get("type") == "result"
+    items = list(r.iter("{%s}item" % ADMIN))
+    assert {i.get("jid") for i in items} == {jb, jc}
+    assert {i.get("affiliation") for i in items} == {"member"}
+    # Still not carol, who is no occupant (no role), nor other lists.
+    assert err_cond(member_list_req(c, rj)) == ("auth", "forbidden")
+    for affil in ("outcast", "admin", "owner"):
+        r = b.iq("get", "<query xmlns='%s'><item affiliation='%s'/></query>" % (ADMIN, affil), to=rj)
+        assert err_cond(r) == ("auth", "forbidden"), affil
+    # Moderators only again: bob is refused; once made a moderator he may.
+    assert configure(a, room, {"muc#roomconfig_getmemberlist": "moderator"}).get("type") == "result"
+    assert err_cond(member_list_req(b, rj)) == ("auth", "forbidden")
+    r = a.iq("set", "<query xmlns='%s'><item nick='bob' role='moderator'/></query>" % ADMIN, to=rj)
+    assert r.get("type") == "result"
+    assert member_list_req(b, rj).get("type") == "result"
+    # An empty list leaves it to admins and owners (who always may, even
+    # outside the room).
+    assert configure(a, room, {"muc#roomconfig_getmemberlist": []}).get("type") == "result"
+    assert err_cond(member_list_req(b, rj)) == ("auth", "forbidden")
+    assert set_affil(a, rj, jd, "admin").get("type") == "result"
+    assert affil_list(d, rj, "member") == {jb, jc}
+    assert affil_list(a, rj, "member") == {jb, jc}

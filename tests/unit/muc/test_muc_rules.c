@@ -234,7 +234,7 @@ static void test_config_form(void **state)
     size_t nf = 0;
     for (struct xml_node *f = xml_child(x, NULL, "field"); f; f = xml_next(f, NULL, "field"))
         nf++;
-    assert_int_equal(nf, 21);   /* + presencebroadcast, allowregister */
+    assert_int_equal(nf, 22);   /* + presencebroadcast, getmemberlist, allowregister */
     muc_config_release(&c);
     arena_free(a);
 }
