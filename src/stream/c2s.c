@@ -145,28 +145,15 @@ struct c2s {
     struct bufferevent *bev;    /* socket, or the TLS filter over it */
     struct xml_stream *xs;
     struct event *tmo;          /* negotiation deadline, then close polling */
-    struct event *delay;        /* delayed SASL failure (slowing brute force) */
-    struct sasl_ctx *sasl;
+    struct c2s_neg *neg;        /* negotiation state, until bound: neg_of() */
     struct session *sess;       /* once bound */
     struct sm_state *sm;        /* XEP-0198, once enabled (or resumed) */
     struct csi_state *csi;      /* XEP-0352, only while inactive */
     char *host;                 /* the stream's domain (prepared) */
     char *user;                 /* authenticated localpart */
-    char *pending_failure;      /* serialized SASL failure waiting for 'delay' */
-    struct stanza *s2req;       /* SASL2: the <authenticate/> being served */
-    char *ok_user;              /* verified, waiting for the ban check */
-    struct buf ok_data;         /* ... and the mechanism's success data */
-    char *fast_token;           /* FAST token to hand out in <success/> */
-    int64_t fast_expiry;
-    uint8_t creds_fp[FAST_FP_LEN]; /* fingerprint of the credentials used */
-    bool have_fp;
-    bool fast_rotate;           /* FAST: the token used is due for rotation */
-    bool sasl2;                 /* the exchange in progress is SASL2 */
     struct timeval close_started;
     enum c2s_state state;
     int refs;                   /* 1 for the connection + 1 per async call */
-    unsigned sasl_attempts;
-    unsigned bind_attempts;
     bool direct_tls;
     bool starttls_required;
     bool tls;                   /* TLS is active */
@@ -179,9 +166,10 @@ struct c2s {
     bool hibernating;           /* SM: connection gone, session kept for <resume/> */
     bool overflow;              /* output cap hit: nothing more is written */
     bool sm_paused;             /* reading paused: too many unsettled stanzas */
-    char stream_id[20];
-    char addr[48];              /* peer IP, the key for rate limits */
-    char peer[64];              /* "ip:port" for logs */
+    /* "ip" (the key for per-address limits) NUL "ip:port" (for logs):
+     * one allocation of their size rather than two arrays sized for
+     * IPv6 (principle 4); see c2s_addr() and c2s_peer(). */
+    char *names;
 };
 
 /* XEP-0198 state of one stream-management session.  It moves to the new
@@ -217,6 +205,54 @@ struct csi_state {
     size_t n, cap, max;
 };
 
+/* What only stream negotiation needs (SASL, SASL2, FAST, Bind2, retry
+ * counts): a separate allocation, made on first use and freed once the
+ * stream is bound and no asynchronous step is in flight, so an idle bound
+ * stream does not carry it (principle 4; ~130 bytes).  A late use (a
+ * client re-sending <auth/> after bind, to be refused) makes it again. */
+struct c2s_neg {
+    struct event *delay;        /* delayed SASL failure (slowing brute force) */
+    struct sasl_ctx *sasl;
+    char *pending_failure;      /* serialized SASL failure waiting for 'delay' */
+    struct stanza *s2req;       /* SASL2: the <authenticate/> being served */
+    char *ok_user;              /* verified, waiting for the ban check */
+    struct buf ok_data;         /* ... and the mechanism's success data */
+    char *fast_token;           /* FAST token to hand out in <success/> */
+    int64_t fast_expiry;
+    uint8_t creds_fp[FAST_FP_LEN]; /* fingerprint of the credentials used */
+    unsigned sasl_attempts;
+    unsigned bind_attempts;
+    bool have_fp;
+    bool fast_rotate;           /* FAST: the token used is due for rotation */
+    bool sasl2;                 /* the exchange in progress is SASL2 */
+    char stream_id[20];         /* the 'id' of our stream header (§4.7.3) */
+};
+
+static struct c2s_neg *neg_of(struct c2s *c)
+{
+    if (!c->neg)
+        c->neg = pl_calloc(1, sizeof(*c->neg));
+    return c->neg;
+}
+
+static void neg_free(struct c2s *c)
+{
+    struct c2s_neg *n = c->neg;
+    if (!n)
+        return;
+    c->neg = NULL;
+    if (n->delay)
+        event_free(n->delay);
+    sasl_free(n->sasl);
+    free(n->pending_failure);
+    if (n->s2req)
+        stanza_unref(n->s2req);
+    free(n->ok_user);
+    buf_release(&n->ok_data);
+    free(n->fast_token);
+    free(n);
+}
+
 static void c2s_unref(struct c2s *c);
 static void start_close_polling(struct c2s *c);
 static void resume_reading(struct c2s *c);
@@ -233,7 +269,7 @@ static const struct sm_options *sm_opts(struct c2s *c);
 
 const char *c2s_peer(const struct c2s *c)
 {
-    return c->peer;
+    return c->names + strlen(c->names) + 1;
 }
 
 /* --- output ---------------------------------------------------------------- */
@@ -295,7 +331,7 @@ static void overflowed(struct c2s *c, const char *what)
 {
     if (c->overflow || c->closing)
         return;
-    log_warn("c2s %llu (%s): %s, the client is not reading", c->id, c->peer, what);
+    log_warn("c2s %llu (%s): %s, the client is not reading", c->id, c2s_peer(c), what);
     c->overflow = true;
     tmo_assign(c, on_overflow);
     event_active(c->tmo, 0, 0);
@@ -517,7 +553,7 @@ static void send_header(struct c2s *c, const char *client_from)
     buf_clear(b);
     buf_puts(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
                 "xmlns:stream='http://etherx.jabber.org/streams' id='");
-    buf_puts(b, c->stream_id);
+    buf_puts(b, neg_of(c)->stream_id);
     buf_puts(b, "'");
     if (c->host) {
         buf_puts(b, " from='");
@@ -546,7 +582,8 @@ static void new_stream_id(struct c2s *c)
     for (size_t i = 0; i < b.len; i++)
         if (b.data[i] == '+' || b.data[i] == '/')
             b.data[i] = 'x';
-    snprintf(c->stream_id, sizeof(c->stream_id), "%s", b.data);
+    struct c2s_neg *n = neg_of(c);
+    snprintf(n->stream_id, sizeof(n->stream_id), "%s", b.data);
     buf_release(&b);
 }
 
@@ -568,7 +605,7 @@ static void close_stream(struct c2s *c, const char *cond, const char *app,
     if (c->bev) {
         if (!c->header_sent) {
             /* RFC 6120 §4.9.1.2: open a stream before the error. */
-            if (!c->stream_id[0])
+            if (!neg_of(c)->stream_id[0])
                 new_stream_id(c);
             send_header(c, NULL);
         }
@@ -585,7 +622,7 @@ static void close_stream(struct c2s *c, const char *cond, const char *app,
             }
             buf_puts(b, "</stream:error>");
             write_raw(c, b->data, b->len);
-            log_info("c2s %llu (%s): stream error <%s/>%s%s", c->id, c->peer, cond,
+            log_info("c2s %llu (%s): stream error <%s/>%s%s", c->id, c2s_peer(c), cond,
                      text ? ": " : "", text ? text : "");
         }
         write_str(c, "</stream:stream>");
@@ -612,28 +649,21 @@ static void free_c2s(struct c2s *c)
         c->next->prev = c->prev;
     srv->nconns--;
     if (c->counted)
-        ratelimit_conn_dec(srv->conn_limit, c->addr);
+        ratelimit_conn_dec(srv->conn_limit, c2s_addr(c));
     if (c->bev)
         bufferevent_free(c->bev);
     if (c->xs)
         xml_stream_free(c->xs);
     if (c->tmo)
         event_free(c->tmo);
-    if (c->delay)
-        event_free(c->delay);
-    sasl_free(c->sasl);
+    neg_free(c);
     if (c->sm)
         sm_free(c->sm, true);
     csi_free(c);
     free(c->host);
     free(c->user);
-    free(c->pending_failure);
-    if (c->s2req)
-        stanza_unref(c->s2req);
-    free(c->ok_user);
-    buf_release(&c->ok_data);
-    free(c->fast_token);
-    log_debug("c2s %llu (%s): freed", c->id, c->peer);
+    log_debug("c2s %llu (%s): freed", c->id, c2s_peer(c));
+    free(c->names);
     free(c);
 }
 
@@ -686,8 +716,8 @@ static void on_close_poll(evutil_socket_t fd, short what, void *ud)
 static void start_close_polling(struct c2s *c)
 {
     evutil_gettimeofday(&c->close_started, NULL);
-    if (c->delay)
-        event_del(c->delay);
+    if (c->neg && c->neg->delay)
+        event_del(c->neg->delay);
     tmo_assign(c, on_close_poll);
     struct timeval tv = { 0, 0 };
     event_add(c->tmo, &tv);
@@ -1101,7 +1131,7 @@ static void sm_hibernate(struct c2s *c, const char *why)
         c2s_close(c, NULL, NULL);
         return;
     }
-    log_info("c2s %llu (%s): %s; hibernating %s for %u s", c->id, c->peer, why,
+    log_info("c2s %llu (%s): %s; hibernating %s for %u s", c->id, c2s_peer(c), why,
              c->sess->jid->full, sm->timeout);
     c->hibernating = true;
     c->overflow = false;
@@ -1124,8 +1154,8 @@ static void sm_hibernate(struct c2s *c, const char *why)
         xml_stream_free(c->xs);
         c->xs = NULL;
     }
-    if (c->delay)
-        event_del(c->delay);
+    if (c->neg && c->neg->delay)
+        event_del(c->neg->delay);
     if (c->tmo)
         event_del(c->tmo);
     sm->pending_r = 0;
@@ -1335,7 +1365,7 @@ static bool sm_resume_to(struct c2s *c, const struct xml_node *el, struct buf *o
     sm_ack(c, sm, h);
     buf_printf(out, "<resumed xmlns='" NS_SM "' previd='%s' h='%u'/>", sm->id,
                (unsigned)smq_in_h(&sm->q));
-    log_info("c2s %llu (%s): resumed %s, resending %zu stanzas", c->id, c->peer,
+    log_info("c2s %llu (%s): resumed %s, resending %zu stanzas", c->id, c2s_peer(c),
              s->jid->full, smq_out_len(&sm->q));
     return true;
 }
@@ -1539,7 +1569,7 @@ static void on_open(void *ud, const struct xml_node *root)
 static void on_close_tag(void *ud)
 {
     struct c2s *c = ud;
-    log_debug("c2s %llu (%s): client closed the stream", c->id, c->peer);
+    log_debug("c2s %llu (%s): client closed the stream", c->id, c2s_peer(c));
     c2s_close(c, NULL, NULL);
 }
 
@@ -1609,7 +1639,7 @@ static void sasl_send(struct c2s *c, const char *elem, const struct buf *data)
 {
     struct buf *b = &c->srv->scratch;
     buf_clear(b);
-    buf_printf(b, "<%s xmlns='%s'>", elem, c->sasl2 ? NS_SASL2 : NS_SASL);
+    buf_printf(b, "<%s xmlns='%s'>", elem, neg_of(c)->sasl2 ? NS_SASL2 : NS_SASL);
     if (data && data->len)
         base64_encode(b, data->data, data->len);
     buf_printf(b, "</%s>", elem);
@@ -1636,32 +1666,32 @@ static void send_failure(struct c2s *c, const char *cond, const char *text)
 {
     struct buf *b = &c->srv->scratch;
     buf_clear(b);
-    format_failure(b, c->sasl2, cond, text);
+    format_failure(b, neg_of(c)->sasl2, cond, text);
     write_raw(c, b->data, b->len);
 }
 
 /* Drops what a SASL2 exchange kept (the request, a token being issued). */
 static void sasl2_reset(struct c2s *c)
 {
-    c->sasl2 = false;
-    if (c->s2req) {
-        stanza_unref(c->s2req);
-        c->s2req = NULL;
+    neg_of(c)->sasl2 = false;
+    if (neg_of(c)->s2req) {
+        stanza_unref(neg_of(c)->s2req);
+        neg_of(c)->s2req = NULL;
     }
-    c->fast_rotate = false;
-    c->have_fp = false;
-    if (c->fast_token) {
-        OPENSSL_cleanse(c->fast_token, strlen(c->fast_token));
-        PL_FREE(c->fast_token);
+    neg_of(c)->fast_rotate = false;
+    neg_of(c)->have_fp = false;
+    if (neg_of(c)->fast_token) {
+        OPENSSL_cleanse(neg_of(c)->fast_token, strlen(neg_of(c)->fast_token));
+        PL_FREE(neg_of(c)->fast_token);
     }
 }
 
 static void after_failure(struct c2s *c)
 {
-    sasl_free(c->sasl);
-    c->sasl = NULL;
+    sasl_free(neg_of(c)->sasl);
+    neg_of(c)->sasl = NULL;
     sasl2_reset(c);
-    if (++c->sasl_attempts >= MAX_SASL_ATTEMPTS)
+    if (++neg_of(c)->sasl_attempts >= MAX_SASL_ATTEMPTS)
         c2s_close(c, "policy-violation", "too many failed authentication attempts");
 }
 
@@ -1670,10 +1700,10 @@ static void on_delay(evutil_socket_t fd, short what, void *ud)
     struct c2s *c = ud;
     (void)fd;
     (void)what;
-    if (c->closing || !c->pending_failure)
+    if (c->closing || !neg_of(c)->pending_failure)
         return;
-    write_str(c, c->pending_failure);
-    PL_FREE(c->pending_failure);
+    write_str(c, neg_of(c)->pending_failure);
+    PL_FREE(neg_of(c)->pending_failure);
     after_failure(c);
     resume_reading(c);
 }
@@ -1685,11 +1715,11 @@ static void sasl_fail(struct c2s *c, const char *cond, const char *text, bool cr
 {
     unsigned delay_ms = 0;
     if (credentials && c->srv->conf->auth.max_failures) {
-        unsigned n = ratelimit_fail(c->srv->auth_limit, c->addr, time(NULL));
+        unsigned n = ratelimit_fail(c->srv->auth_limit, c2s_addr(c), time(NULL));
         if (n > 2)
             delay_ms = (n - 2) * 500 > 4000 ? 4000 : (n - 2) * 500;
         log_notice("c2s %llu (%s): authentication failed (%u recent failures)",
-                   c->id, c->peer, n);
+                   c->id, c2s_peer(c), n);
     }
     if (delay_ms == 0) {
         send_failure(c, cond, text);
@@ -1697,13 +1727,13 @@ static void sasl_fail(struct c2s *c, const char *cond, const char *text, bool cr
         return;
     }
     struct buf b = BUF_INIT;
-    format_failure(&b, c->sasl2, cond, text);
-    c->pending_failure = buf_detach(&b);
+    format_failure(&b, neg_of(c)->sasl2, cond, text);
+    neg_of(c)->pending_failure = buf_detach(&b);
     bufferevent_disable(c->bev, EV_READ);
-    if (!c->delay)
-        c->delay = evtimer_new(c->srv->base, on_delay, c);
+    if (!neg_of(c)->delay)
+        neg_of(c)->delay = evtimer_new(c->srv->base, on_delay, c);
     struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
-    evtimer_add(c->delay, &tv);
+    evtimer_add(neg_of(c)->delay, &tv);
 }
 
 static void sasl2_success(struct c2s *c);
@@ -1711,7 +1741,7 @@ static void fast_issue(struct c2s *c);
 
 static void sasl1_success(struct c2s *c)
 {
-    sasl_send(c, "success", &c->ok_data);
+    sasl_send(c, "success", &neg_of(c)->ok_data);
     /* §6.4.6: the stream restarts; the client sends a new header. */
     xml_stream_reset(c->xs);
     c->state = C2S_WAIT_HEADER;
@@ -1720,12 +1750,12 @@ static void sasl1_success(struct c2s *c)
 /* Does the SASL2 request want a FAST token (XEP-0484 §3.2, §3.5)? */
 static bool fast_wanted(struct c2s *c)
 {
-    if (!c->sasl2 || !c->s2req || !c->have_fp || !c->tls)
+    if (!neg_of(c)->sasl2 || !neg_of(c)->s2req || !neg_of(c)->have_fp || !c->tls)
         return false;
-    const struct xml_node *ua = xml_child(c->s2req->root, NS_SASL2, "user-agent");
+    const struct xml_node *ua = xml_child(neg_of(c)->s2req->root, NS_SASL2, "user-agent");
     if (!ua || !sasl2_ua_id_valid(xml_attr(ua, "id")))
         return false;               /* §4.1: tokens are per client */
-    const struct xml_node *rt = xml_child(c->s2req->root, NS_FAST, "request-token");
+    const struct xml_node *rt = xml_child(neg_of(c)->s2req->root, NS_FAST, "request-token");
     if (rt) {
         struct sasl_channel ch = channel_of(c);
         const char *fm[3];
@@ -1737,26 +1767,26 @@ static bool fast_wanted(struct c2s *c)
         return false;               /* not one we offered: no token */
     }
     /* §3.6: an invalidation gets no new token unless one is requested. */
-    const struct xml_node *f = xml_child(c->s2req->root, NS_FAST, "fast");
+    const struct xml_node *f = xml_child(neg_of(c)->s2req->root, NS_FAST, "fast");
     if (f && attr_true(xml_attr(f, "invalidate")))
         return false;
-    return c->fast_rotate;
+    return neg_of(c)->fast_rotate;
 }
 
 /* The credentials are verified and the account is not banned. */
 static void login_ok(struct c2s *c)
 {
-    log_info("c2s %llu (%s): authenticated as %s@%s (%s%s)", c->id, c->peer, c->ok_user,
-             c->host, c->sasl2 ? "SASL2 " : "", c->sasl ? sasl_mech_name(c->sasl) : "FAST");
-    sasl_free(c->sasl);
-    c->sasl = NULL;
-    c->user = c->ok_user;
-    c->ok_user = NULL;
+    log_info("c2s %llu (%s): authenticated as %s@%s (%s%s)", c->id, c2s_peer(c), neg_of(c)->ok_user,
+             c->host, neg_of(c)->sasl2 ? "SASL2 " : "", neg_of(c)->sasl ? sasl_mech_name(neg_of(c)->sasl) : "FAST");
+    sasl_free(neg_of(c)->sasl);
+    neg_of(c)->sasl = NULL;
+    c->user = neg_of(c)->ok_user;
+    neg_of(c)->ok_user = NULL;
     c->authed = true;
-    ratelimit_clear(c->srv->auth_limit, c->addr);
-    if (!c->sasl2) {
+    ratelimit_clear(c->srv->auth_limit, c2s_addr(c));
+    if (!neg_of(c)->sasl2) {
         sasl1_success(c);
-        buf_release(&c->ok_data);
+        buf_release(&neg_of(c)->ok_data);
         return;
     }
     if (fast_wanted(c)) {
@@ -1772,10 +1802,10 @@ static void on_ban_checked(void *ud, bool banned, const char *reason)
     if (!c->closing && !c->srv->stopping) {
         c->busy = false;
         if (banned) {
-            log_notice("c2s %llu (%s): %s@%s is banned, login refused", c->id, c->peer,
-                       c->ok_user, c->host);
-            PL_FREE(c->ok_user);
-            buf_release(&c->ok_data);
+            log_notice("c2s %llu (%s): %s@%s is banned, login refused", c->id, c2s_peer(c),
+                       neg_of(c)->ok_user, c->host);
+            PL_FREE(neg_of(c)->ok_user);
+            buf_release(&neg_of(c)->ok_data);
             /* RFC 6120 §6.5.1 (XEP-0388 §2.6.2 the same); the reason is
              * the operator's, meant for the user (admin/ban.h). */
             sasl_fail(c, "account-disabled",
@@ -1793,15 +1823,15 @@ static void on_ban_checked(void *ud, bool banned, const char *reason)
  * the password).  Reading stays paused until it answers. */
 static void sasl_succeed(struct c2s *c, const char *user, const struct buf *data)
 {
-    free(c->ok_user);
-    c->ok_user = pl_strdup(user);
-    buf_clear(&c->ok_data);
+    free(neg_of(c)->ok_user);
+    neg_of(c)->ok_user = pl_strdup(user);
+    buf_clear(&neg_of(c)->ok_data);
     if (data && data->len)
-        buf_append(&c->ok_data, data->data, data->len);
+        buf_append(&neg_of(c)->ok_data, data->data, data->len);
     c->busy = true;
     bufferevent_disable(c->bev, EV_READ);
     c->refs++;
-    ban_check(c->srv, c->ok_user, c->host, on_ban_checked, c);
+    ban_check(c->srv, neg_of(c)->ok_user, c->host, on_ban_checked, c);
 }
 
 static void sasl_result(struct c2s *c, enum sasl_status st, struct sasl_reply *r);
@@ -1825,7 +1855,7 @@ static void resume_reading(struct c2s *c)
 {
     /* A step that went asynchronous again (the ban check after the
      * credentials) keeps reading paused: it resumes later. */
-    if (c->closing || c->pending_failure || c->busy)
+    if (c->closing || neg_of(c)->pending_failure || c->busy)
         return;
     bufferevent_enable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
@@ -1835,8 +1865,9 @@ static void resume_reading(struct c2s *c)
 /* PLAIN: PBKDF2 on the worker thread. */
 static void plain_work(void *ud)
 {
+    /* c->neg stays while c->busy: the main thread does not free it */
     struct auth_job *j = ud;
-    j->st = sasl_creds(j->c->sasl, j->have_creds ? &j->creds : NULL, &j->reply);
+    j->st = sasl_creds(j->c->neg->sasl, j->have_creds ? &j->creds : NULL, &j->reply);
 }
 
 static void plain_done(void *ud)
@@ -1857,7 +1888,7 @@ static void creds_loaded(const struct store_result *res, void *ud)
 {
     struct auth_job *j = ud;
     struct c2s *c = j->c;
-    if (c->closing || !c->sasl) {
+    if (c->closing || !neg_of(c)->sasl) {
         c2s_unref(c);
         free(j);
         return;
@@ -1865,8 +1896,8 @@ static void creds_loaded(const struct store_result *res, void *ud)
     if (res->status == STORE_OK && sasl_creds_decode(res->value, &j->creds) == 0) {
         j->have_creds = true;
         /* FAST tokens are bound to these credentials (stream/fast.h). */
-        fast_creds_fp(res->value, c->creds_fp);
-        c->have_fp = true;
+        fast_creds_fp(res->value, neg_of(c)->creds_fp);
+        neg_of(c)->have_fp = true;
     } else if (res->status != STORE_NOT_FOUND) {
         log_error("c2s %llu: cannot load credentials of %s@%s", c->id, j->user, c->host);
         c->busy = false;
@@ -1876,12 +1907,12 @@ static void creds_loaded(const struct store_result *res, void *ud)
         free(j);
         return;
     }
-    if (sasl_is_plain(c->sasl)) {
+    if (sasl_is_plain(neg_of(c)->sasl)) {
         store_work(c->srv->store, plain_work, plain_done, j);
         return;                 /* j and the reference go to plain_done */
     }
     c->busy = false;
-    j->st = sasl_creds(c->sasl, j->have_creds ? &j->creds : NULL, &j->reply);
+    j->st = sasl_creds(neg_of(c)->sasl, j->have_creds ? &j->creds : NULL, &j->reply);
     sasl_result(c, j->st, &j->reply);
     resume_reading(c);
     buf_release(&j->reply.data);
@@ -1893,8 +1924,8 @@ static void sasl_need_creds(struct c2s *c)
 {
     struct auth_job *j = pl_calloc(1, sizeof(*j));
     j->c = c;
-    const char *authzid = sasl_authzid(c->sasl);
-    if (jid_prep_local(sasl_username(c->sasl), j->user) < 0) {
+    const char *authzid = sasl_authzid(neg_of(c)->sasl);
+    if (jid_prep_local(sasl_username(neg_of(c)->sasl), j->user) < 0) {
         free(j);
         sasl_fail(c, "not-authorized", "invalid credentials", true);
         return;
@@ -1928,7 +1959,7 @@ static void sasl_result(struct c2s *c, enum sasl_status st, struct sasl_reply *r
         break;
     case SASL_SUCCESS: {
         char user[JID_PART_MAX + 1];
-        if (jid_prep_local(sasl_username(c->sasl), user) < 0) {
+        if (jid_prep_local(sasl_username(neg_of(c)->sasl), user) < 0) {
             sasl_fail(c, "not-authorized", "invalid credentials", true);
             break;
         }
@@ -1973,12 +2004,12 @@ static void handle_sasl(struct c2s *c, struct stanza *st)
         return;
     }
     if (strcmp(name, "auth") == 0) {
-        if (c->sasl) {
-            sasl_free(c->sasl);
-            c->sasl = NULL;
+        if (neg_of(c)->sasl) {
+            sasl_free(neg_of(c)->sasl);
+            neg_of(c)->sasl = NULL;
         }
         sasl2_reset(c);
-        unsigned locked = ratelimit_locked(c->srv->auth_limit, c->addr, time(NULL));
+        unsigned locked = ratelimit_locked(c->srv->auth_limit, c2s_addr(c), time(NULL));
         if (locked) {
             char text[128];
             snprintf(text, sizeof(text),
@@ -1990,14 +2021,14 @@ static void handle_sasl(struct c2s *c, struct stanza *st)
         }
         const char *mech = xml_attr(st->root, "mechanism");
         struct sasl_channel ch = channel_of(c);
-        c->sasl = mech ? sasl_new(mech, &ch, c->srv->conf->auth.allow_plain) : NULL;
-        if (!c->sasl) {
+        neg_of(c)->sasl = mech ? sasl_new(mech, &ch, c->srv->conf->auth.allow_plain) : NULL;
+        if (!neg_of(c)->sasl) {
             sasl_fail(c, "invalid-mechanism", "that mechanism is not offered here", false);
             return;
         }
-        sasl_set_secret(c->sasl, c->srv->secret, sizeof(c->srv->secret));
+        sasl_set_secret(neg_of(c)->sasl, c->srv->secret, sizeof(c->srv->secret));
     } else if (strcmp(name, "response") == 0) {
-        if (!c->sasl || c->sasl2) {
+        if (!neg_of(c)->sasl || neg_of(c)->sasl2) {
             sasl_fail(c, "malformed-request", "no SASL1 authentication in progress", false);
             return;
         }
@@ -2013,7 +2044,7 @@ static void handle_sasl(struct c2s *c, struct stanza *st)
     }
     struct sasl_reply r;
     memset(&r, 0, sizeof(r));
-    enum sasl_status s = sasl_step(c->sasl, (const uint8_t *)in.data, in.len, &r);
+    enum sasl_status s = sasl_step(neg_of(c)->sasl, (const uint8_t *)in.data, in.len, &r);
     buf_release(&in);
     sasl_result(c, s, &r);
     buf_release(&r.data);
@@ -2075,13 +2106,13 @@ static void handle_bind(struct c2s *c, struct stanza *st, struct xml_node *bind)
     struct jid *jid = jid_make(c->user, c->host, res);
     if (!jid) {
         send_iq_error(c, st, "modify", "bad-request", "invalid resource");
-        if (++c->bind_attempts >= MAX_BIND_ATTEMPTS)
+        if (++neg_of(c)->bind_attempts >= MAX_BIND_ATTEMPTS)
             c2s_close(c, "policy-violation", "too many failed bind attempts");
         return;
     }
     c->sess = sm_bind(c->srv, c, jid);
     tmo_drop(c);                /* negotiation is over */
-    log_info("c2s %llu (%s): bound %s", c->id, c->peer, c->sess->jid->full);
+    log_info("c2s %llu (%s): bound %s", c->id, c2s_peer(c), c->sess->jid->full);
 
     struct stanza *reply = iq_result_to_self(st);
     struct arena *ra = reply->arena;
@@ -2098,7 +2129,7 @@ static void handle_bind(struct c2s *c, struct stanza *st, struct xml_node *bind)
  * NOT purged here (the Bind2 rule, see the top of this file). */
 static void bind2(struct c2s *c, const struct xml_node *bind, struct buf *out)
 {
-    struct arena *a = c->s2req->arena;
+    struct arena *a = neg_of(c)->s2req->arena;
     const struct xml_node *tn = xml_child(bind, NS_BIND2, "tag");
     const char *tag = tn ? xml_text(a, tn) : NULL;
     uint8_t r[6];
@@ -2114,7 +2145,7 @@ static void bind2(struct c2s *c, const struct xml_node *bind, struct buf *out)
     PL_ASSERT(jid);
     c->sess = sm_bind(c->srv, c, jid);
     tmo_drop(c);                /* negotiation is over */
-    log_info("c2s %llu (%s): bound %s (Bind2)", c->id, c->peer, c->sess->jid->full);
+    log_info("c2s %llu (%s): bound %s (Bind2)", c->id, c2s_peer(c), c->sess->jid->full);
     buf_puts(out, "<bound xmlns='" NS_BIND2 "'>");
     for (const struct xml_node *ch = bind->children; ch; ch = ch->next) {
         if (ch->kind != XML_ELEMENT)
@@ -2137,7 +2168,7 @@ static void bind2(struct c2s *c, const struct xml_node *bind, struct buf *out)
 static void sasl2_success(struct c2s *c)
 {
     struct buf out = BUF_INIT, inl = BUF_INIT;
-    const struct xml_node *req = c->s2req->root;
+    const struct xml_node *req = neg_of(c)->s2req->root;
     bool resumed = false;
     const struct xml_node *resume = xml_child(req, NS_SM, "resume");
     if (resume && sm_opts(c)) {
@@ -2151,9 +2182,9 @@ static void sasl2_success(struct c2s *c)
     if (!resumed && bind)
         bind2(c, bind, &inl);
     buf_puts(&out, "<success xmlns='" NS_SASL2 "'>");
-    if (c->ok_data.len) {
+    if (neg_of(c)->ok_data.len) {
         buf_puts(&out, "<additional-data>");
-        base64_encode(&out, c->ok_data.data, c->ok_data.len);
+        base64_encode(&out, neg_of(c)->ok_data.data, neg_of(c)->ok_data.len);
         buf_puts(&out, "</additional-data>");
     }
     char bare[2 * JID_PART_MAX + 2];
@@ -2164,11 +2195,11 @@ static void sasl2_success(struct c2s *c)
     buf_puts(&out, "</authorization-identifier>");
     if (inl.len)
         buf_append(&out, inl.data, inl.len);
-    if (c->fast_token) {
+    if (neg_of(c)->fast_token) {
         char when[32];
-        ban_time_format(c->fast_expiry, when);
+        ban_time_format(neg_of(c)->fast_expiry, when);
         buf_printf(&out, "<token xmlns='" NS_FAST "' expiry='%s' token='%s'/>", when,
-                   c->fast_token);
+                   neg_of(c)->fast_token);
     }
     buf_puts(&out, "</success>");
     write_raw(c, out.data, out.len);
@@ -2179,7 +2210,7 @@ static void sasl2_success(struct c2s *c)
 done:
     buf_release(&out);
     buf_release(&inl);
-    buf_release(&c->ok_data);
+    buf_release(&neg_of(c)->ok_data);
     sasl2_reset(c);
 }
 
@@ -2213,8 +2244,8 @@ static void fast_issue_stored(const struct store_result *res, void *ud)
     if (!c->closing && !c->srv->stopping) {
         c->busy = false;
         if (res->status == STORE_OK) {
-            c->fast_token = pl_strdup(j->token);
-            c->fast_expiry = j->rec.slot_new.expiry;
+            neg_of(c)->fast_token = pl_strdup(j->token);
+            neg_of(c)->fast_expiry = j->rec.slot_new.expiry;
         } else {
             /* The login stands; only the token is missing (the client
              * keeps its password path). */
@@ -2255,7 +2286,7 @@ static void fast_issue_loaded(const struct store_result *res, void *ud)
     s->mech = j->mech;
     RAND_bytes(s->nonce, sizeof(s->nonce));
     s->expiry = (int64_t)time(NULL) + FAST_LIFETIME;
-    memcpy(s->fp, c->creds_fp, FAST_FP_LEN);
+    memcpy(s->fp, neg_of(c)->creds_fp, FAST_FP_LEN);
     char bare[2 * JID_PART_MAX + 2];
     snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
     fast_token_derive(c->srv->secret, sizeof(c->srv->secret), bare, s->nonce, j->token);
@@ -2271,7 +2302,7 @@ static void fast_issue(struct c2s *c)
 {
     struct fast_job *j = pl_calloc(1, sizeof(*j));
     j->c = c;
-    const struct xml_node *req = c->s2req->root;
+    const struct xml_node *req = neg_of(c)->s2req->root;
     snprintf(j->ua, sizeof(j->ua), "%s",
              xml_attr(xml_child(req, NS_SASL2, "user-agent"), "id"));
     const struct xml_node *rt = xml_child(req, NS_FAST, "request-token");
@@ -2317,7 +2348,7 @@ static void fast_rec_loaded(const struct store_result *res, void *ud)
     snprintf(bare, sizeof(bare), "%s@%s", j->user, c->host);
     int64_t now = (int64_t)time(NULL);
     enum fast_verdict v = fast_check(&j->rec, c->srv->secret, sizeof(c->srv->secret), bare,
-                                     j->mech, j->cb, j->cblen, j->hmac, c->creds_fp, now,
+                                     j->mech, j->cb, j->cblen, j->hmac, neg_of(c)->creds_fp, now,
                                      j->has_count, j->count);
     if (v == FAST_BAD || v == FAST_REPLAY || v == FAST_EXPIRED) {
         c->busy = false;
@@ -2343,7 +2374,7 @@ static void fast_rec_loaded(const struct store_result *res, void *ud)
     if (j->invalidate)
         memset(s, 0, sizeof(*s));      /* §3.6 */
     else if (s->expiry - now < FAST_LIFETIME / 2)
-        c->fast_rotate = true;         /* §3.5 */
+        neg_of(c)->fast_rotate = true;         /* §3.5 */
     char *val = fast_rec_encode(&j->rec);
     store_kv_set(c->srv->store, j->user, c->host, FAST_KV_AREA, j->ua, val, strlen(val),
                  fast_auth_stored, j);
@@ -2368,8 +2399,8 @@ static void fast_creds_loaded(const struct store_result *res, void *ud)
         fast_job_end(j);
         return;
     }
-    fast_creds_fp(res->value, c->creds_fp);
-    c->have_fp = true;
+    fast_creds_fp(res->value, neg_of(c)->creds_fp);
+    neg_of(c)->have_fp = true;
     store_kv_get(c->srv->store, j->user, c->host, FAST_KV_AREA, j->ua, fast_rec_loaded, j);
 }
 
@@ -2398,7 +2429,7 @@ static void fast_auth(struct c2s *c, const struct xml_node *req, enum fast_cb me
     struct buf in = BUF_INIT;
     char *authcid = NULL;
     struct fast_job *j = pl_calloc(1, sizeof(*j));
-    if (!ir || sasl2_b64_decode(&in, xml_text(c->s2req->arena, ir)) < 0 ||
+    if (!ir || sasl2_b64_decode(&in, xml_text(neg_of(c)->s2req->arena, ir)) < 0 ||
         fast_ht_parse((const uint8_t *)in.data, in.len, &authcid, j->hmac) < 0 ||
         jid_prep_local(authcid, j->user) < 0) {
         buf_release(&in);
@@ -2441,10 +2472,10 @@ static void handle_sasl2(struct c2s *c, struct stanza *st)
         c2s_close(c, "unsupported-stanza-type", "already authenticated");
         return;
     }
-    c->sasl2 = true;            /* failures below use XEP-0388 framing */
+    neg_of(c)->sasl2 = true;            /* failures below use XEP-0388 framing */
     if (!sasl_allowed(c)) {
         send_failure(c, "encryption-required", "STARTTLS is required on this port");
-        c->sasl2 = false;
+        neg_of(c)->sasl2 = false;
         return;
     }
     if (strcmp(name, "abort") == 0) {
@@ -2454,14 +2485,14 @@ static void handle_sasl2(struct c2s *c, struct stanza *st)
     }
     struct buf in = BUF_INIT;
     if (strcmp(name, "authenticate") == 0) {
-        if (c->sasl) {
-            sasl_free(c->sasl);
-            c->sasl = NULL;
+        if (neg_of(c)->sasl) {
+            sasl_free(neg_of(c)->sasl);
+            neg_of(c)->sasl = NULL;
         }
         sasl2_reset(c);
-        c->sasl2 = true;
-        c->s2req = stanza_ref(st);
-        unsigned locked = ratelimit_locked(c->srv->auth_limit, c->addr, time(NULL));
+        neg_of(c)->sasl2 = true;
+        neg_of(c)->s2req = stanza_ref(st);
+        unsigned locked = ratelimit_locked(c->srv->auth_limit, c2s_addr(c), time(NULL));
         if (locked) {
             char text[128];
             snprintf(text, sizeof(text),
@@ -2478,13 +2509,13 @@ static void handle_sasl2(struct c2s *c, struct stanza *st)
             return;
         }
         struct sasl_channel ch = channel_of(c);
-        c->sasl = mech ? sasl_new(mech, &ch, c->srv->conf->auth.allow_plain) : NULL;
-        if (!c->sasl) {
+        neg_of(c)->sasl = mech ? sasl_new(mech, &ch, c->srv->conf->auth.allow_plain) : NULL;
+        if (!neg_of(c)->sasl) {
             /* §2.3: a mechanism not announced fails the authentication. */
             sasl_fail(c, "invalid-mechanism", "that mechanism is not offered here", false);
             return;
         }
-        sasl_set_secret(c->sasl, c->srv->secret, sizeof(c->srv->secret));
+        sasl_set_secret(neg_of(c)->sasl, c->srv->secret, sizeof(c->srv->secret));
         const struct xml_node *ir = xml_child(st->root, NS_SASL2, "initial-response");
         if (ir && sasl2_b64_decode(&in, xml_text(st->arena, ir)) < 0) {
             buf_release(&in);
@@ -2492,7 +2523,7 @@ static void handle_sasl2(struct c2s *c, struct stanza *st)
             return;
         }
     } else if (strcmp(name, "response") == 0) {
-        if (!c->sasl || !c->s2req) {
+        if (!neg_of(c)->sasl || !neg_of(c)->s2req) {
             sasl_fail(c, "malformed-request", "no SASL2 authentication in progress", false);
             return;
         }
@@ -2508,7 +2539,7 @@ static void handle_sasl2(struct c2s *c, struct stanza *st)
     }
     struct sasl_reply r;
     memset(&r, 0, sizeof(r));
-    enum sasl_status s = sasl_step(c->sasl, (const uint8_t *)in.data, in.len, &r);
+    enum sasl_status s = sasl_step(neg_of(c)->sasl, (const uint8_t *)in.data, in.len, &r);
     buf_release(&in);
     sasl_result(c, s, &r);
     buf_release(&r.data);
@@ -2637,7 +2668,7 @@ bool c2s_is_closing(const struct c2s *c)
 
 const char *c2s_addr(const struct c2s *c)
 {
-    return c->addr;
+    return c->names;
 }
 
 static void on_stanza(void *ud, struct stanza *st)
@@ -2731,7 +2762,8 @@ static void process_input(struct c2s *c)
     struct evbuffer *in = bufferevent_get_input(c->bev);
     char chunk[16384];
     c->refs++;                  /* c2s_close() inside must not free us */
-    while (!c->closing && !c->tls_pending && !c->busy && !c->pending_failure) {
+    while (!c->closing && !c->tls_pending && !c->busy &&
+           !(c->neg && c->neg->pending_failure)) {
         if (c->sm && smq_in_pending(&c->sm->q) >= SM_MAX_INFLIGHT) {
             /* Storage is behind: stop reading until stanzas settle. */
             c->sm_paused = true;
@@ -2745,9 +2777,13 @@ static void process_input(struct c2s *c)
     }
     if (c->tls_pending && !c->closing)
         start_tls(c);
-    /* Principle 4: an idle bound session keeps no parser. */
-    if (c->sess && !c->closing)
+    /* Principle 4: an idle bound session keeps no parser and no
+     * negotiation state (nothing asynchronous may still use it). */
+    if (c->sess && !c->closing) {
         xml_stream_compact(c->xs);
+        if (!c->busy)
+            neg_free(c);
+    }
     c2s_unref(c);
 }
 
@@ -2784,10 +2820,10 @@ static void on_event(struct bufferevent *bev, short what, void *ud)
             if (e) {
                 char msg[256];
                 ERR_error_string_n(e, msg, sizeof(msg));
-                log_info("c2s %llu (%s): TLS error: %s", c->id, c->peer, msg);
+                log_info("c2s %llu (%s): TLS error: %s", c->id, c2s_peer(c), msg);
             }
         }
-        log_debug("c2s %llu (%s): connection closed by peer", c->id, c->peer);
+        log_debug("c2s %llu (%s): connection closed by peer", c->id, c2s_peer(c));
         /* XEP-0198 §7: no </stream:stream>, the session may resume. */
         if (sm_try_hibernate(c, "connection lost"))
             return;
@@ -2827,8 +2863,12 @@ static void format_peer(struct c2s *c, const struct sockaddr *sa)
         inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
         port = ntohs(s6->sin6_port);
     }
-    snprintf(c->addr, sizeof(c->addr), "%s", ip);
-    snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, port);
+    char peer[INET6_ADDRSTRLEN + 8];
+    snprintf(peer, sizeof(peer), "%s:%u", ip, port);
+    size_t il = strlen(ip) + 1, pl = strlen(peer) + 1;
+    c->names = pl_malloc(il + pl);
+    memcpy(c->names, ip, il);
+    memcpy(c->names + il, peer, pl);
 }
 
 void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
@@ -2874,7 +2914,7 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
     }
     if (srv->shaper)
         bufferevent_set_rate_limit(c->bev, srv->shaper);
-    log_debug("c2s %llu: connection from %s", c->id, c->peer);
+    log_debug("c2s %llu: connection from %s", c->id, c2s_peer(c));
 
     unsigned max = conf->limits.max_connections_per_ip;
     /* With no limit there is nothing to count: the per-address entry
@@ -2882,12 +2922,12 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
      * kept when max_connections_per_ip is set (principle 4). */
     unsigned n = 0;
     if (max) {
-        n = ratelimit_conn_inc(srv->conn_limit, c->addr);
+        n = ratelimit_conn_inc(srv->conn_limit, c2s_addr(c));
         c->counted = true;
     }
     if (max && n > max) {
         log_notice("c2s %llu: refusing %s: %u connections from that address", c->id,
-                   c->peer, n);
+                   c2s_peer(c), n);
         if (c->direct_tls) {
             /* No stream to speak in before the handshake. */
             c->closing = true;

@@ -74,11 +74,14 @@ struct xml_stream {
                                    header: swallow it */
     bool idle;                  /* the last byte fed ended an event at depth
                                    1, so expat holds no partial token */
-    bool doc_packed;            /* doc copied into an arena of its size */
-    struct arena *doc;          /* root node, its attributes, ns decls */
+    struct arena *doc;          /* root node, its attributes, ns decls;
+                                   NULL once compacted (see 'packed') */
     struct xml_node *root;
-    const char *default_ns;
+    const char *default_ns;     /* into doc or packed */
     struct nsdecl *decls;       /* namespace declarations of the root */
+    char *packed;               /* after compaction, all that is kept of
+                                   the root: default ns "\0" synthetic
+                                   header "\0" (see pack_doc()) */
 
     /* --- byte accounting, in the current expat parser's index space --- */
     XML_Index fed;              /* bytes given to the current parser */
@@ -481,6 +484,7 @@ static void synthetic_header(const struct xml_stream *xs, struct buf *out)
 
 static void new_parser(struct xml_stream *xs)
 {
+    /* an idle stream (compacted) has no parser and no document arena */
     /* "UTF-8" overrides any encoding declaration: RFC 6120 §11.6 allows
      * nothing else, and a UTF-16 BOM or Latin-1 bytes become errors */
     xs->p = XML_ParserCreateNS("UTF-8", ' ');
@@ -509,11 +513,20 @@ static void new_parser(struct xml_stream *xs)
         return;
 
     struct buf hdr = BUF_INIT;
-    synthetic_header(xs, &hdr);
+    const char *h;
+    size_t hlen;
+    if (xs->packed) {
+        h = xs->packed + strlen(xs->packed) + 1;
+        hlen = strlen(h);
+    } else {
+        synthetic_header(xs, &hdr);
+        h = hdr.data;
+        hlen = hdr.len;
+    }
     xs->primed = true;
     xs->depth = 0;
-    xs->fed = (XML_Index)hdr.len;
-    enum XML_Status st = XML_Parse(xs->p, hdr.data, (int)hdr.len, XML_FALSE);
+    xs->fed = (XML_Index)hlen;
+    enum XML_Status st = XML_Parse(xs->p, h, (int)hlen, XML_FALSE);
     buf_release(&hdr);
     /* our own header: any failure is a bug, not the peer's doing */
     PL_ASSERT(st == XML_STATUS_OK && !xs->primed && xs->depth == 1);
@@ -525,6 +538,8 @@ static void clear_document(struct xml_stream *xs)
     drop_events(xs);
     arena_free(xs->sa);
     arena_free(xs->doc);
+    free(xs->packed);
+    xs->packed = NULL;
     xs->sa = NULL;
     xs->doc = NULL;
     xs->st_root = xs->cur = NULL;
@@ -533,7 +548,6 @@ static void clear_document(struct xml_stream *xs)
     xs->default_ns = NULL;
     xs->depth = 0;
     xs->opened = xs->closed = xs->failed = xs->primed = xs->idle = false;
-    xs->doc_packed = false;
     xs->fed = xs->mark = xs->last_end = 0;
     xs->err = XML_ERR_NONE;
     xs->err_text = NULL;
@@ -690,34 +704,34 @@ int xml_stream_feed(struct xml_stream *xs, const char *data, size_t len)
     return rc;
 }
 
-/* The header's arena (root element, namespace declarations) was made
- * before its size was known, with a first chunk for any header; an idle
- * stream keeps it for the whole session, so it is copied once into an
- * arena of the size it needs (principle 4). */
+/* An idle stream keeps its root for the whole session, and all that the
+ * later bytes depend on is the root's namespace declarations (RFC 6120
+ * §4.8: the default namespace and the streams prefix).  At compaction the
+ * document arena (root element, attributes, declarations: ~390 bytes) is
+ * replaced by one string of its size holding the default namespace and
+ * the synthetic header a new parser is primed with (principle 4).  The
+ * root element itself is gone then (xml_stream_root() returns NULL). */
 static void pack_doc(struct xml_stream *xs)
 {
-    if (xs->doc_packed || !xs->doc)
+    if (xs->packed || !xs->doc)
         return;
-    xs->doc_packed = true;
-    struct arena *a = arena_new(arena_used(xs->doc) + 64);
-    struct xml_node *root = xs->root ? xml_copy(a, xs->root) : NULL;
-    struct nsdecl *decls = NULL, **tail = &decls;
-    const char *default_ns = NULL;
-    for (const struct nsdecl *d = xs->decls; d; d = d->next) {
-        struct nsdecl *n = arena_alloc(a, sizeof(*n));
-        n->prefix = d->prefix ? arena_strdup(a, d->prefix) : NULL;
-        n->uri = arena_strdup(a, d->uri);
-        n->next = NULL;
-        if (d->uri == xs->default_ns)
-            default_ns = n->uri;
-        *tail = n;
-        tail = &n->next;
-    }
+    struct buf b = BUF_INIT;
+    bool has_default = xs->default_ns != NULL;
+    if (has_default)
+        buf_puts(&b, xs->default_ns);
+    buf_putc(&b, '\0');
+    synthetic_header(xs, &b);
+    size_t len = b.len;
+    char *p = pl_malloc(len + 1);
+    memcpy(p, b.data, len);
+    p[len] = '\0';
+    buf_release(&b);
     arena_free(xs->doc);
-    xs->doc = a;
-    xs->root = root;
-    xs->decls = decls;
-    xs->default_ns = default_ns;
+    xs->doc = NULL;
+    xs->root = NULL;
+    xs->decls = NULL;
+    xs->packed = p;
+    xs->default_ns = has_default ? p : NULL;
 }
 
 bool xml_stream_compact(struct xml_stream *xs)

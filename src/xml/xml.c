@@ -428,9 +428,58 @@ void stanza_on_settled(struct stanza *s, void (*fn)(struct stanza *st, void *ud)
     s->settled_ud = ud;
 }
 
+/* Arena bytes copy_one() takes for s (arena_alloc rounds to 8). */
+static size_t al8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+static size_t copy_one_size(const struct xml_node *s, const struct xml_node *sparent)
+{
+    size_t n = al8(sizeof(struct xml_node));
+    if (s->kind == XML_TEXT)
+        return n + al8(s->text_len + 1);
+    n += al8(strlen(s->name) + 1);
+    const char *ns = s->ns ? s->ns : "";
+    const char *pns = sparent ? (sparent->ns ? sparent->ns : "") : NULL;
+    if (*ns && !(pns && strcmp(ns, pns) == 0))
+        n += al8(strlen(ns) + 1);
+    for (const struct xml_attr *at = s->attrs; at; at = at->next)
+        n += al8(sizeof(*at)) + al8(strlen(at->name) + 1) + al8(strlen(at->value) + 1);
+    return n;
+}
+
+/* What xml_copy(a, n) takes from a, walking the tree as it does. */
+static size_t copy_size(const struct xml_node *n)
+{
+    size_t total = copy_one_size(n, NULL);
+    const struct xml_node *s = n;
+    for (;;) {
+        if (s->children) {
+            s = s->children;
+            total += copy_one_size(s, s->parent);
+            continue;
+        }
+        for (;;) {
+            if (s == n)
+                return total;
+            if (s->next) {
+                s = s->next;
+                total += copy_one_size(s, s->parent);
+                break;
+            }
+            s = s->parent;
+        }
+    }
+}
+
 struct stanza *stanza_copy(const struct stanza *s)
 {
-    /* sized so that the copy usually fits in the first chunk */
-    struct arena *a = arena_new(arena_used(s->arena) + 64);
-    return stanza_wrap(a, xml_copy(a, s->root));
+    /* Exactly the size of the copy: copies are what sm keeps per session
+     * (the last presence), for the session's lifetime (principle 4). */
+    size_t need = copy_size(s->root) + al8(sizeof(struct stanza));
+    struct arena *a = arena_new(need);
+    struct stanza *c = stanza_wrap(a, xml_copy(a, s->root));
+    PL_ASSERT(arena_used(a) == need);   /* one chunk, nothing to spare */
+    return c;
 }

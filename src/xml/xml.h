@@ -180,7 +180,8 @@ int xml_stream_feed(struct xml_stream *xs, const char *data, size_t len);
 void xml_stream_reset(struct xml_stream *xs);
 /* Memory saving for idle sessions (ARCHITECTURE.md principle 4): when the
  * parser sits between stanzas (depth 1, no partial token buffered), frees
- * the expat parser and returns true.  The next feed transparently creates a
+ * the expat parser and the root element (keeping its namespace
+ * declarations) and returns true.  The next feed transparently creates a
  * new parser primed with a synthetic header carrying the namespace
  * declarations of the original root, without calling open() again. */
 bool xml_stream_compact(struct xml_stream *xs);
@@ -188,12 +189,16 @@ bool xml_stream_compact(struct xml_stream *xs);
 bool xml_stream_has_parser(const struct xml_stream *xs);
 /* The default namespace declared on the stream root ("jabber:client" ...),
  * "" for xmlns='', NULL when the root declared none or was not read yet.
- * Borrowed: valid until the next xml_stream_reset() or xml_stream_free(). */
+ * Borrowed: valid until the next xml_stream_reset(), xml_stream_compact()
+ * or xml_stream_free() (it stays available after compaction, but the
+ * pointer changes). */
 const char *xml_stream_default_ns(const struct xml_stream *xs);
 /* The root element read so far, NULL before it.  Also set when the root
  * was rejected with XML_ERR_INVALID_NAMESPACE (open() is not called then),
  * so the caller can still address its stream header and error.  Borrowed,
- * same lifetime as in open(). */
+ * same lifetime as in open(), and NULL again after a successful
+ * xml_stream_compact(): an idle stream keeps only its namespace
+ * declarations (read what you need of the root in open()). */
 const struct xml_node *xml_stream_root(const struct xml_stream *xs);
 
 #endif

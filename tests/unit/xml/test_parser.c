@@ -607,8 +607,12 @@ static void compact_is_transparent(void **state)
     rec_init(&r, &lim);
     assert_false(xml_stream_compact(r.xs));             /* no parser yet */
     assert_int_equal(xml_stream_feed(r.xs, HDR, strlen(HDR)), 0);
+    assert_non_null(xml_stream_root(r.xs));
     assert_true(xml_stream_compact(r.xs));
     assert_false(xml_stream_has_parser(r.xs));
+    /* a compacted stream keeps its namespace declarations, not the root */
+    assert_null(xml_stream_root(r.xs));
+    assert_string_equal(xml_stream_default_ns(r.xs), XML_NS_CLIENT);
     assert_false(xml_stream_compact(r.xs));
     assert_int_equal(xml_stream_feed(r.xs, "<message><bo", 12), 0);
     assert_true(xml_stream_has_parser(r.xs));
