@@ -64,6 +64,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -87,7 +88,11 @@
                                  * that falls behind gets time to catch up */
 
 enum scenario { SC_REGISTER, SC_LOGIN, SC_IDLE, SC_CHAT, SC_ROSTER, SC_STORM, SC_SEND, SC_RECV,
-                SC_MUC };
+                SC_MUC, SC_RELAY };
+/* chat: which half of the traffic this process does (see --role). */
+enum role { ROLE_BOTH, ROLE_SEND, ROLE_RECV };
+#define CHAT_DRAIN_S 5.0        /* chat: at most, after sending stopped */
+#define VERIFY_WAIT_S 30.0      /* idle: at most, for the final ping answers */
 enum tls_mode { TLS_NONE, TLS_STARTTLS, TLS_DIRECT };
 
 enum conn_state {
@@ -132,6 +137,12 @@ struct opts {
     const char *room;           /* muc: bare JID of the room */
     int senders;                /* muc: occupants that send */
     bool room_instant;          /* muc: empty form (§10.1.2), not 'nolog' */
+    enum role role;             /* chat: both, send only, receive only */
+    bool sync;                  /* chat: wait for "go" (and "stop N") on stdin */
+    const char *samples;        /* chat: write the latency samples (uint32 us) here */
+    double keepalive;           /* seconds between whitespace keepalives */
+    bool no_login;              /* chat against the relay: TLS only, no XMPP login */
+    const char *cert;           /* relay: PEM with key and certificate */
 };
 
 struct lg;
@@ -152,6 +163,8 @@ struct conn {
     bool tcp_up;
     bool join_sent;             /* muc: join presence sent */
     bool joined;                /* muc: self-presence (110) received */
+    double cpu0;                /* generator thread CPU s at connect (login) */
+    int target;                 /* chat: the account this one sends to, -1 none */
 };
 
 /* Latency samples in microseconds. */
@@ -204,6 +217,27 @@ struct lg {
     unsigned long long muc_presences;   /* other occupants' presences */
     double t_settled;                   /* all joined + settle: measuring */
     double cpu_at_measure;              /* generator CPU s when measuring began */
+    /* chat pacing: message k is due at t_measure + k / rate (absolute
+     * deadlines on a precise timer, no bursts); pace_lat is how late each
+     * one actually went out (the generator's own share on the send side). */
+    struct event *pace;
+    unsigned long long pace_k;
+    struct samples pace_lat;
+    uint64_t t_read_ns;                 /* monotonic ns when the current read began */
+    /* login: generator thread CPU per login, and latency minus it. */
+    struct samples login_cpu, login_rest;
+    /* chat --sync: run.py says "go" and, to receivers, "stop N". */
+    struct event *ctl;
+    bool go, stop_told;
+    unsigned long long expect_total;
+    /* idle: the final ping round trip on every session. */
+    double t_verify;
+    bool verify_sent;
+    int alive;
+    /* relay (--scenario relay): connections by user number. */
+    struct relay_conn **relay;
+    size_t nrelay;
+    unsigned long long relayed, relay_dropped;
 };
 
 /* This process's CPU seconds (user + system). */
@@ -219,6 +253,25 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Monotonic nanoseconds: the chat timestamps.  CLOCK_MONOTONIC is one
+ * clock for every process on the machine, so a sender process and a
+ * receiver process can compare them. */
+static uint64_t now_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* This thread's CPU seconds (user + system): what the generator itself
+ * spent, as opposed to the time it waited for the server. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -453,13 +506,24 @@ static void restart_stream(struct conn *c)
     send_header(c);
 }
 
+/* Chat runs its bufferevents without deferred callbacks: a message read
+ * is handed to on_read in the same loop iteration as the read(2) (the
+ * TLS record decrypted on the way), not queued behind the iteration's
+ * other events.  The other scenarios keep deferred callbacks (their
+ * figures are throughput, not latency). */
+static int bev_options(const struct lg *lg)
+{
+    return BEV_OPT_CLOSE_ON_FREE |
+           (lg->o.sc == SC_CHAT ? 0 : BEV_OPT_DEFER_CALLBACKS);
+}
+
 static void start_tls(struct conn *c)
 {
     SSL *ssl = SSL_new(c->lg->ssl_ctx);
     SSL_set_tlsext_host_name(ssl, c->lg->o.domain);
     struct bufferevent *tb = bufferevent_openssl_filter_new(
         c->lg->base, c->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
-        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        bev_options(c->lg));
     c->bev = tb;
     c->tls_on = true;
 }
@@ -588,7 +652,15 @@ static void go_online(struct conn *c)
     lg->online++;
     lg->t_progress = now_s();
     lg->ok++;
-    sample_add(&lg->login_lat, now_s() - c->t0);
+    double lat = now_s() - c->t0;
+    sample_add(&lg->login_lat, lat);
+    /* With one login at a time (--concurrency 1) this thread did nothing
+     * else meanwhile: its CPU time is the generator's own share (TLS,
+     * SCRAM's PBKDF2, parsing) and the rest is the server's turns plus
+     * the loopback and scheduling in between. */
+    double cpu = thread_cpu_s() - c->cpu0;
+    sample_add(&lg->login_cpu, cpu);
+    sample_add(&lg->login_rest, lat > cpu ? lat - cpu : 0);
     if (lg->o.sc == SC_LOGIN) {
         put(c, "</stream:stream>");
         conn_finish(c, true);
@@ -680,6 +752,16 @@ static void handle_message(struct conn *c, struct stanza *st)
         return;
     const char *t = xml_text(st->arena, body);
     unsigned long long us = strtoull(t, NULL, 10);
+    if (lg->o.sc == SC_CHAT) {
+        /* The body is the sender's CLOCK_MONOTONIC ns just before the
+         * write; t_read_ns was taken when on_read began, before any of
+         * this read's parsing. */
+        lg->received++;
+        if (lg->measuring && us)
+            sample_add(&lg->msg_lat, lg->t_read_ns > us ? (double)(lg->t_read_ns - us) / 1e9
+                                                        : 0);
+        return;
+    }
     if (lg->o.sc == SC_MUC) {
         /* Groupchat from room/nick.  XEP-0045 §7.4: the room reflects a
          * message to every occupant, the sender included; the copy from
@@ -761,6 +843,10 @@ static void on_stanza(void *ud, struct stanza *st)
         } else if (c->st == CS_ROSTER) {
             put(c, "<presence/>");
             go_online(c);
+        } else if (xml_attr(root, "id") && strcmp(xml_attr(root, "id"), "alive") == 0) {
+            /* idle: the answer to the final ping (XEP-0199 §4.2); an
+             * error answer is a round trip too: the session is alive. */
+            c->lg->alive++;
         } else if (c->lg->o.sc == SC_MUC && xml_attr(root, "id") &&
                    strncmp(xml_attr(root, "id"), "cfg-", 4) == 0 &&
                    (ok || (type && strcmp(type, "error") == 0))) {
@@ -795,8 +881,12 @@ static void on_stanza(void *ud, struct stanza *st)
 
 static void on_open(void *ud, const struct xml_node *root)
 {
-    (void)ud;
+    struct conn *c = ud;
     (void)root;
+    /* --no-login: the relay's header says it knows this connection (and
+     * the TLS handshake is done): the session is "online". */
+    if (c->lg->o.no_login && c->st == CS_FEATURES2)
+        go_online(c);
 }
 
 static void on_close(void *ud)
@@ -825,6 +915,7 @@ static void on_read(struct bufferevent *bev, void *ud)
 {
     struct conn *c = ud;
     struct evbuffer *in = bufferevent_get_input(bev);
+    c->lg->t_read_ns = now_mono_ns();
     while (c->bev == bev && evbuffer_get_length(in) > 0 && c->st != CS_DONE) {
         char chunk[8192];
         int n = evbuffer_remove(in, chunk, sizeof(chunk));
@@ -847,6 +938,16 @@ static void on_event(struct bufferevent *bev, short what, void *ud)
             start_tls(c);
             bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
             bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        }
+        if (c->lg->o.no_login) {
+            /* Against the relay: "<user> <peer>" names this connection
+             * and where its bytes go; the relay answers with a stream
+             * header and then forwards the peer's messages verbatim. */
+            char line[64];
+            int len = snprintf(line, sizeof(line), "%d %d\n", c->user, c->target);
+            bufferevent_write(c->bev, line, (size_t)len);
+            c->st = CS_FEATURES2;       /* online at the relay's header */
+            return;
         }
         send_header(c);
         c->st = c->tls_on ? CS_FEATURES2 : CS_FEATURES1;
@@ -916,6 +1017,7 @@ static void conn_start(struct lg *lg, struct conn *c)
     c->tls_on = false;
     c->tcp_up = false;
     c->t0 = now_s();
+    c->cpu0 = thread_cpu_s();
     c->xs = xml_stream_new(&lg->limits, &parser_cb, c);
     evutil_socket_t fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -925,7 +1027,7 @@ static void conn_start(struct lg *lg, struct conn *c)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     set_source(lg, fd);
-    c->bev = bufferevent_socket_new(lg->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    c->bev = bufferevent_socket_new(lg->base, fd, bev_options(lg));
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)lg->o.port) };
@@ -1003,24 +1105,94 @@ static void stop_at(struct lg *lg, double t)
         lg->t_end = t;
 }
 
-static void send_chat(struct lg *lg, double dt)
+/* Writes what the bufferevent holds to the socket now instead of on the
+ * loop's next turn (libevent waits for EV_WRITE): the TLS record the
+ * filter made is in the underlying socket bufferevent's output. */
+static void flush_now(struct conn *c)
 {
-    lg->send_credit += lg->o.rate * dt;
+    struct bufferevent *sock = bufferevent_get_underlying(c->bev);
+    if (!sock)
+        sock = c->bev;
+    struct evbuffer *out = bufferevent_get_output(sock);
+    if (evbuffer_get_length(out) > 0)
+        evbuffer_write(out, bufferevent_getfd(sock));
+}
+
+/* One chat message from the next sending connection (round robin),
+ * stamped with the monotonic clock just before it is written. */
+static void send_chat_one(struct lg *lg)
+{
     struct buf *b = &lg->scratch;
-    while (lg->send_credit >= 1) {
+    for (size_t tries = 0; tries < lg->nconns; tries++) {
         struct conn *c = lg->conns[lg->send_rr++ % lg->nconns];
-        struct conn *p = lg->conns[c->peer];
-        lg->send_credit -= 1;
-        if (c->st != CS_ONLINE)
+        if (c->st != CS_ONLINE || c->target < 0)
             continue;
         char u[128];
-        user_name(lg, p->user, u, sizeof(u));
+        const char *prefix = lg->o.to_prefix && lg->o.role == ROLE_SEND ? lg->o.to_prefix
+                                                                         : lg->o.user_prefix;
+        snprintf(u, sizeof(u), "%s%d", prefix, c->target);
         buf_clear(b);
-        buf_printf(b, "<message type='chat' to='%s@%s/lg'><body>%llu%*s</body></message>",
-                   u, lg->o.domain, (unsigned long long)now_us_wall(), lg->o.body_len, "");
+        buf_printf(b, "<message type='chat' to='%s@%s/lg'><body>%020llu%*s</body></message>",
+                   u, lg->o.domain, 0ULL, lg->o.body_len, "");
+        /* The stamp goes in last, in place: nothing but the write after it. */
+        char *stamp = strstr(b->data, "<body>") + 6;
+        char digits[21];
+        snprintf(digits, sizeof(digits), "%020llu", (unsigned long long)now_mono_ns());
+        memcpy(stamp, digits, 20);
         bufferevent_write(c->bev, b->data, b->len);
+        flush_now(c);
         lg->sent++;
+        return;
     }
+}
+
+static void stop_at(struct lg *lg, double t);
+
+/* The chat pacing timer: sends every message whose deadline has come
+ * (one, unless the generator fell behind), then sleeps until the next. */
+static void on_pace(evutil_socket_t fd, short what, void *ud)
+{
+    struct lg *lg = ud;
+    (void)fd;
+    (void)what;
+    double end = lg->t_measure + lg->o.duration;
+    double t = now_s();
+    for (;;) {
+        double due = lg->t_measure + (double)lg->pace_k / lg->o.rate;
+        if (due >= end) {
+            lg->t_draining = t;
+            /* A sender alone has nothing to wait for but its last writes. */
+            stop_at(lg, lg->o.role == ROLE_SEND ? t + 0.5 : t + CHAT_DRAIN_S);
+            return;
+        }
+        if (due > t) {
+            double d = due - t;
+            struct timeval tv = { (time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6) };
+            event_add(lg->pace, &tv);
+            return;
+        }
+        sample_add(&lg->pace_lat, t - due);
+        send_chat_one(lg);
+        lg->pace_k++;
+        t = now_s();
+    }
+}
+
+/* Chat: the measured phase begins (all online, and "go" if --sync). */
+static void chat_start(struct lg *lg, double t)
+{
+    lg->measuring = true;
+    lg->t_measure = t;
+    lg->sent = lg->received = 0;
+    lg->msg_lat.n = 0;
+    lg->cpu_at_measure = self_cpu_s();
+    if (lg->o.role == ROLE_RECV) {
+        stop_at(lg, t + 3600);          /* until "stop N" (bounded) */
+        return;
+    }
+    stop_at(lg, t + lg->o.duration + CHAT_DRAIN_S + 60);
+    lg->pace_k = 0;
+    on_pace(-1, 0, lg);
 }
 
 /* MUC: --rate groupchat messages/s in total, round robin over the first
@@ -1144,15 +1316,14 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
         /* run.py waits for this line to sample the server's memory. */
         printf("all-online %d %.3f\n", lg->online, lg->t_all_online);
         fflush(stdout);
-        if (sc == SC_IDLE || sc == SC_ROSTER || sc == SC_SEND || sc == SC_RECV)
+        if (sc == SC_ROSTER || sc == SC_SEND || sc == SC_RECV)
             stop_at(lg, t + lg->o.duration);
-        if (sc == SC_CHAT) {
-            lg->measuring = true;
-            lg->t_measure = t;
-            lg->sent = lg->received = 0;
-            lg->msg_lat.n = 0;
-            stop_at(lg, t + lg->o.duration + 5);
-        }
+        if (sc == SC_IDLE)
+            lg->t_verify = t + lg->o.duration;
+        if (sc == SC_CHAT && !lg->o.sync)
+            chat_start(lg, t);
+        if (sc == SC_CHAT && lg->o.sync && lg->go)
+            chat_start(lg, t);          /* "go" came before all were up */
     }
     if (!lg->all_online) {
         /* A slow server gets its time as long as sessions keep coming up;
@@ -1181,15 +1352,30 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
     }
     switch (sc) {
     case SC_CHAT:
-        if (t < lg->t_measure + lg->o.duration) {
-            send_chat(lg, dt);
-        } else {
-            /* Drain: stop sending, wait for what is in flight. */
-            if (lg->t_draining == 0)
-                lg->t_draining = t;
-            if (lg->received >= lg->sent)
-                stop_at(lg, t);
+        /* Sending is on_pace's; here only the end of the drain. */
+        if (!lg->measuring)
+            break;
+        if (lg->o.role == ROLE_BOTH && lg->t_draining > 0 && lg->received >= lg->sent)
+            stop_at(lg, t);
+        if (lg->o.role == ROLE_RECV && lg->stop_told && lg->received >= lg->expect_total)
+            stop_at(lg, t);
+        break;
+    case SC_IDLE:
+        if (lg->all_online && !lg->verify_sent && t >= lg->t_verify) {
+            /* The hold is over: one ping round trip on every session
+             * (XEP-0199 §4.2, to the server) shows it is still alive. */
+            lg->verify_sent = true;
+            struct buf *b = &lg->scratch;
+            buf_clear(b);
+            buf_printf(b, "<iq type='get' id='alive' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>",
+                       lg->o.domain);
+            for (size_t i = 0; i < lg->nconns; i++)
+                if (lg->conns[i]->st == CS_ONLINE)
+                    bufferevent_write(lg->conns[i]->bev, b->data, b->len);
+            stop_at(lg, t + VERIFY_WAIT_S);
         }
+        if (lg->verify_sent && lg->alive >= lg->online)
+            stop_at(lg, t);
         break;
     case SC_ROSTER:
         send_subscribes(lg, dt);
@@ -1239,6 +1425,168 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
     }
 }
 
+/* --sync: run.py's lines on stdin.  "go" starts the measured phase in
+ * every generator process at once; "stop N" tells a receiver that its
+ * senders sent N messages in all (it ends when they arrived, or after
+ * CHAT_DRAIN_S). */
+static void on_ctl(evutil_socket_t fd, short what, void *ud)
+{
+    struct lg *lg = ud;
+    (void)what;
+    char line[128];
+    ssize_t n = read(fd, line, sizeof(line) - 1);
+    if (n <= 0) {
+        event_del(lg->ctl);             /* run.py went away: the bounds end us */
+        return;
+    }
+    line[n] = '\0';
+    double t = now_s();
+    for (char *l = strtok(line, "\n"); l; l = strtok(NULL, "\n")) {
+        if (strcmp(l, "go") == 0 && !lg->go) {
+            lg->go = true;
+            if (lg->all_online)
+                chat_start(lg, t);
+        } else if (strncmp(l, "stop ", 5) == 0 && !lg->stop_told) {
+            lg->stop_told = true;
+            lg->expect_total = strtoull(l + 5, NULL, 10);
+            lg->t_draining = t;
+            stop_at(lg, t + CHAT_DRAIN_S);
+        }
+    }
+}
+
+/* --- relay: the generator's own latency -------------------------------------
+ * A stand-in for the server that does the least a server must: TLS in,
+ * TLS out.  Each connection first sends "<user> <peer>\n"; the relay
+ * answers with a stream header and from then on forwards every byte it
+ * reads to the connection of <peer>, verbatim.  The chat scenario with
+ * --no-login --tls direct against it runs the generator's exact send and
+ * receive path, so its latency is the generator's own (plus two loopback
+ * hops and one TLS decrypt + encrypt): the part of a server's figure that
+ * is not the server's. */
+
+struct relay_conn {
+    struct lg *lg;
+    struct bufferevent *bev;
+    int user, peer;                     /* -1 until the first line came */
+};
+
+static void relay_free(struct relay_conn *r)
+{
+    struct lg *lg = r->lg;
+    if (r->user >= 0 && (size_t)r->user < lg->nrelay && lg->relay[r->user] == r)
+        lg->relay[r->user] = NULL;
+    bufferevent_free(r->bev);
+    free(r);
+}
+
+static void relay_read(struct bufferevent *bev, void *ud)
+{
+    struct relay_conn *r = ud;
+    struct lg *lg = r->lg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    if (r->user < 0) {
+        size_t len;
+        char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+        if (!line)
+            return;
+        int u = -1, p = -1;
+        if (sscanf(line, "%d %d", &u, &p) != 2 || u < 0 || u >= 1000000) {
+            free(line);
+            relay_free(r);
+            return;
+        }
+        free(line);
+        if ((size_t)u >= lg->nrelay) {
+            size_t n = (size_t)u + 1024;
+            lg->relay = pl_realloc(lg->relay, n * sizeof(*lg->relay));
+            memset(lg->relay + lg->nrelay, 0, (n - lg->nrelay) * sizeof(*lg->relay));
+            lg->nrelay = n;
+        }
+        r->user = u;
+        r->peer = p;
+        lg->relay[u] = r;
+        static const char hdr[] = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                                  "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+        bufferevent_write(bev, hdr, sizeof(hdr) - 1);
+    }
+    size_t n = evbuffer_get_length(in);
+    if (!n)
+        return;
+    struct relay_conn *to = r->peer >= 0 && (size_t)r->peer < lg->nrelay ? lg->relay[r->peer]
+                                                                          : NULL;
+    if (!to) {
+        lg->relay_dropped += n;
+        evbuffer_drain(in, n);
+        return;
+    }
+    lg->relayed += n;
+    bufferevent_write_buffer(to->bev, in);
+}
+
+static void relay_event(struct bufferevent *bev, short what, void *ud)
+{
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        relay_free(ud);
+}
+
+static void relay_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                         int salen, void *ud)
+{
+    struct lg *lg = ud;
+    (void)l;
+    (void)sa;
+    (void)salen;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct relay_conn *r = pl_calloc(1, sizeof(*r));
+    r->lg = lg;
+    r->user = r->peer = -1;
+    r->bev = bufferevent_openssl_socket_new(lg->base, fd, SSL_new(lg->ssl_ctx),
+                                            BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(r->bev, relay_read, NULL, relay_event, r);
+    bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+}
+
+/* Runs the relay until --duration ends (or SIGTERM). */
+static int relay_main(struct lg *lg)
+{
+    const struct opts *o = &lg->o;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!o->cert || SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, o->cert, SSL_FILETYPE_PEM) != 1) {
+        fprintf(stderr, "loadgen: relay needs --cert PEM (key and certificate)\n");
+        return 2;
+    }
+    SSL_CTX_free(lg->ssl_ctx);
+    lg->ssl_ctx = ctx;
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)o->port) };
+    inet_pton(AF_INET, o->ip, &sin.sin_addr);
+    struct evconnlistener *l = evconnlistener_new_bind(
+        lg->base, relay_accept, lg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
+        (struct sockaddr *)&sin, sizeof(sin));
+    if (!l) {
+        perror("loadgen: relay listen");
+        return 1;
+    }
+    printf("listening\n");
+    fflush(stdout);
+    struct timeval tv = { (time_t)o->duration, 0 };
+    event_base_loopexit(lg->base, &tv);
+    event_base_dispatch(lg->base);
+    printf("{\"scenario\":\"relay\",\"relayed_bytes\":%llu,\"dropped_bytes\":%llu,"
+           "\"cpu_s\":%.3f}\n", lg->relayed, lg->relay_dropped, self_cpu_s());
+    for (size_t i = 0; i < lg->nrelay; i++)
+        if (lg->relay[i])
+            relay_free(lg->relay[i]);
+    free(lg->relay);
+    evconnlistener_free(l);
+    SSL_CTX_free(lg->ssl_ctx);
+    event_base_free(lg->base);
+    return 0;
+}
+
 static void on_keepalive(evutil_socket_t fd, short what, void *ud)
 {
     struct lg *lg = ud;
@@ -1261,7 +1609,13 @@ static void usage(void)
             "  --to-prefix P --to-first N --to-count N --messages N (send) --expect N (recv)\n"
             "  --room JID (muc; default bench@conference.DOMAIN) --senders N (muc, default 2)\n"
             "  --room-config nolog|instant (muc: the owner's form; default nolog)\n"
-            "  --src-base B (127.B.x.y source addresses) --body N --json\n");
+            "  --src-base B (127.B.x.y source addresses) --body N --json\n"
+            "  --keepalive S (whitespace keepalive interval, default 30)\n"
+            "  chat: --role both|send|recv (send: connection i sends to account\n"
+            "        --to-prefix/--to-first + i; recv: only receives) --sync (wait for\n"
+            "        'go' and, receivers, 'stop N' on stdin) --samples FILE (latencies,\n"
+            "        uint32 us) --no-login (against --scenario relay, with --tls direct)\n"
+            "  relay: --cert PEM; TLS relay on --ip/--port for --duration s\n");
     exit(2);
 }
 
@@ -1286,6 +1640,7 @@ int main(int argc, char **argv)
     o->login_rate = 500;
     o->contacts = 100;
     o->senders = 2;
+    o->keepalive = 30;
     double warmup = 0;
     o->sc = SC_LOGIN;
     static const struct option lo[] = {
@@ -1297,7 +1652,9 @@ int main(int argc, char **argv)
         {"body", 1, 0, 'b'}, {"json", 0, 0, 'j'}, {"login-rate", 1, 0, 'L'},
         {"contacts", 1, 0, 'K'}, {"to-first", 1, 0, 'T'}, {"to-prefix", 1, 0, 'P'}, {"to-count", 1, 0, 'N'},
         {"messages", 1, 0, 'M'}, {"expect", 1, 0, 'E'}, {"room", 1, 0, 'R'},
-        {"senders", 1, 0, 'S'}, {"room-config", 1, 0, 'G'}, {0, 0, 0, 0},
+        {"senders", 1, 0, 'S'}, {"room-config", 1, 0, 'G'}, {"role", 1, 0, 'o'},
+        {"sync", 0, 0, 'y'}, {"samples", 1, 0, 'F'}, {"keepalive", 1, 0, 'k'},
+        {"no-login", 0, 0, 'l'}, {"cert", 1, 0, 'x'}, {0, 0, 0, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -1312,6 +1669,7 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "send")) o->sc = SC_SEND;
             else if (!strcmp(optarg, "recv")) o->sc = SC_RECV;
             else if (!strcmp(optarg, "muc")) o->sc = SC_MUC;
+            else if (!strcmp(optarg, "relay")) o->sc = SC_RELAY;
             else usage();
             break;
         case 'a': o->ip = optarg; break;
@@ -1344,6 +1702,17 @@ int main(int argc, char **argv)
         case 'E': o->expect = atoll(optarg); break;
         case 'R': o->room = optarg; break;
         case 'S': o->senders = atoi(optarg); break;
+        case 'o':
+            if (!strcmp(optarg, "both")) o->role = ROLE_BOTH;
+            else if (!strcmp(optarg, "send")) o->role = ROLE_SEND;
+            else if (!strcmp(optarg, "recv")) o->role = ROLE_RECV;
+            else usage();
+            break;
+        case 'y': o->sync = true; break;
+        case 'F': o->samples = optarg; break;
+        case 'k': o->keepalive = atof(optarg); break;
+        case 'l': o->no_login = true; break;
+        case 'x': o->cert = optarg; break;
         case 'G':
             if (!strcmp(optarg, "nolog")) o->room_instant = false;
             else if (!strcmp(optarg, "instant")) o->room_instant = true;
@@ -1355,7 +1724,8 @@ int main(int argc, char **argv)
     if (o->users <= 0 || o->conns <= 0 || o->rate <= 0 || o->concurrency <= 0 ||
         o->login_rate <= 0 || o->contacts <= 0 || o->duration <= 0 ||
         (o->sc == SC_SEND && (o->to_count <= 0 || o->messages <= 0)) ||
-        (o->sc == SC_MUC && o->senders <= 0))
+        (o->sc == SC_MUC && o->senders <= 0) || o->keepalive <= 0 ||
+        (o->no_login && (o->sc != SC_CHAT || o->tls != TLS_DIRECT)))
         usage();
     char room[300];
     if (!o->room) {
@@ -1372,16 +1742,23 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
-    lg.base = event_base_new();
+    /* Precise timers (timerfd under epoll): the chat pacing deadlines are
+     * microseconds apart, epoll_wait's own timeout is in milliseconds. */
+    struct event_config *ecfg = event_config_new();
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    lg.base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
     lg.ssl_ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(lg.ssl_ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(lg.ssl_ctx, SSL_VERIFY_NONE, NULL);   /* self-signed test certs */
     SSL_CTX_set_mode(lg.ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
     lg.limits = (struct xml_limits){ 1u << 20, 64, 64 };
+    if (o->sc == SC_RELAY)
+        return relay_main(&lg);
 
     size_t n = o->sc == SC_LOGIN || o->sc == SC_REGISTER ? (size_t)o->concurrency
                                                          : (size_t)o->conns;
-    if (o->sc == SC_CHAT && n % 2)
+    if (o->sc == SC_CHAT && o->role == ROLE_BOTH && n % 2)
         n++;
     lg.nconns = n;
     lg.conns = pl_calloc(n, sizeof(*lg.conns));
@@ -1391,6 +1768,11 @@ int main(int argc, char **argv)
         c->st = CS_DONE;
         c->user = o->first_user + (int)(i % (size_t)o->users);
         c->peer = (int)(i ^ 1u);
+        /* chat: both = the pair partner in this process; send = account
+         * to_first + i (held by a receiver process); recv = nobody. */
+        c->target = o->role == ROLE_SEND ? o->to_first + (int)i
+                  : o->role == ROLE_RECV ? -1
+                  : o->first_user + (int)((i ^ 1u) % (size_t)o->users);
         lg.conns[i] = c;
     }
     lg.next_user = o->sc == SC_REGISTER ? o->first_user : 0;
@@ -1417,9 +1799,15 @@ int main(int argc, char **argv)
     struct timeval ms = { 0, 1000 };
     lg.tick = event_new(lg.base, -1, EV_PERSIST, on_tick, &lg);
     event_add(lg.tick, &ms);
-    struct timeval ka = { 30, 0 };
+    struct timeval ka = { (time_t)o->keepalive,
+                          (suseconds_t)((o->keepalive - (double)(time_t)o->keepalive) * 1e6) };
     struct event *kev = event_new(lg.base, -1, EV_PERSIST, on_keepalive, &lg);
     event_add(kev, &ka);
+    lg.pace = evtimer_new(lg.base, on_pace, &lg);
+    if (o->sync) {
+        lg.ctl = event_new(lg.base, 0, EV_READ | EV_PERSIST, on_ctl, &lg);
+        event_add(lg.ctl, NULL);
+    }
 
     event_base_dispatch(lg.base);
     /* run.py reads the server's CPU time at all-online and here. */
@@ -1432,9 +1820,20 @@ int main(int argc, char **argv)
         elapsed = (lg.t_draining > 0 ? lg.t_draining : now_s()) - lg.t_measure;
 
     qsort(lg.login_lat.v, lg.login_lat.n, sizeof(uint32_t), cmp_u32);
+    if (o->samples) {
+        /* Raw, unsorted: run.py merges several processes' samples. */
+        FILE *f = fopen(o->samples, "wb");
+        if (!f || fwrite(lg.msg_lat.v, sizeof(uint32_t), lg.msg_lat.n, f) != lg.msg_lat.n)
+            perror("loadgen: samples");
+        if (f)
+            fclose(f);
+    }
     qsort(lg.msg_lat.v, lg.msg_lat.n, sizeof(uint32_t), cmp_u32);
+    qsort(lg.pace_lat.v, lg.pace_lat.n, sizeof(uint32_t), cmp_u32);
+    qsort(lg.login_cpu.v, lg.login_cpu.n, sizeof(uint32_t), cmp_u32);
+    qsort(lg.login_rest.v, lg.login_rest.n, sizeof(uint32_t), cmp_u32);
     static const char *const names[] = { "register", "login", "idle", "chat", "roster",
-                                         "storm", "send", "recv", "muc" };
+                                         "storm", "send", "recv", "muc", "relay" };
     /* The generator's own CPU: near 1 s per s, it (not the server) was
      * the bottleneck. */
     double lg_cpu = self_cpu_s();
@@ -1450,7 +1849,11 @@ int main(int argc, char **argv)
                "\"subscribed\":%llu,\"expected\":%llu,\"errors\":%llu,"
                "\"send_s\":%.3f,\"loadgen_cpu_s\":%.3f,\"joined\":%d,\"echoes\":%llu,"
                "\"muc_presences\":%llu,\"room_created\":%s,\"room_config\":\"%s\","
-               "\"drain_s\":%.3f,\"loadgen_window_cpu_s\":%.3f}\n",
+               "\"drain_s\":%.3f,\"loadgen_window_cpu_s\":%.3f,"
+               "\"pace_p50_ms\":%.4f,\"pace_p99_ms\":%.4f,\"pace_max_ms\":%.4f,"
+               "\"login_cpu_p50_ms\":%.3f,\"login_rest_p50_ms\":%.3f,"
+               "\"login_rest_p99_ms\":%.3f,\"alive\":%d,\"verified\":%s,"
+               "\"samples\":%zu}\n",
                names[o->sc], elapsed, lg.ok, lg.failed, lg.online,
                elapsed > 0 ? (double)lg.ok / elapsed : 0,
                pct_ms(&lg.login_lat, 50), pct_ms(&lg.login_lat, 99),
@@ -1460,14 +1863,25 @@ int main(int argc, char **argv)
                lg.t_draining > 0 ? lg.t_draining - lg.t_measure : elapsed, lg_cpu, lg.joined,
                lg.echoes, lg.muc_presences, lg.room_created ? "true" : "false",
                lg.room_config ? lg.room_config : "",
-               lg.t_draining > 0 ? now_s() - lg.t_draining : 0, lg_cpu_window);
+               lg.t_draining > 0 ? now_s() - lg.t_draining : 0, lg_cpu_window,
+               pct_ms(&lg.pace_lat, 50), pct_ms(&lg.pace_lat, 99), pct_ms(&lg.pace_lat, 100),
+               pct_ms(&lg.login_cpu, 50), pct_ms(&lg.login_rest, 50),
+               pct_ms(&lg.login_rest, 99), lg.alive, lg.verify_sent ? "true" : "false",
+               lg.msg_lat.n);
     } else {
         printf("%s: %.1f s, ok %llu (%.1f/s), failed %llu, online %d\n", names[o->sc],
                elapsed, lg.ok, elapsed > 0 ? (double)lg.ok / elapsed : 0, lg.failed,
                lg.online);
         if (lg.login_lat.n)
-            printf("  login latency p50 %.3f ms, p99 %.3f ms\n", pct_ms(&lg.login_lat, 50),
-                   pct_ms(&lg.login_lat, 99));
+            printf("  login latency p50 %.3f ms, p99 %.3f ms; generator CPU p50 %.3f ms, "
+                   "latency - generator CPU p50 %.3f ms\n", pct_ms(&lg.login_lat, 50),
+                   pct_ms(&lg.login_lat, 99), pct_ms(&lg.login_cpu, 50),
+                   pct_ms(&lg.login_rest, 50));
+        if (o->sc == SC_IDLE && lg.verify_sent)
+            printf("  %d of %d sessions answered the final ping\n", lg.alive, lg.online);
+        if (lg.pace_lat.n)
+            printf("  pacing: sent p50 %.4f ms, p99 %.4f ms after the deadline\n",
+                   pct_ms(&lg.pace_lat, 50), pct_ms(&lg.pace_lat, 99));
         if (o->sc == SC_MUC)
             printf("  room %s (%s): %d joined, sent %llu, delivered to others %llu, "
                    "echoes %llu, errors %llu\n", o->room, lg.room_config ? lg.room_config : "-",
@@ -1488,6 +1902,12 @@ int main(int argc, char **argv)
     free(lg.salts);
     free(lg.login_lat.v);
     free(lg.msg_lat.v);
+    free(lg.pace_lat.v);
+    free(lg.login_cpu.v);
+    free(lg.login_rest.v);
+    event_free(lg.pace);
+    if (lg.ctl)
+        event_free(lg.ctl);
     buf_release(&lg.scratch);
     event_free(lg.tick);
     event_free(kev);

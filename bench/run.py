@@ -30,11 +30,22 @@ Scenarios (see docs/benchmarks.md for what each one measures):
   muc       --muc-occupants sessions join one room; --muc-senders of them
             send --muc-rate groupchat messages/s in total (fan-out)
 
+Chat options (docs/benchmarks.md, "Chat latency, maximum rate, ..."):
+  --chat-gens N, --[no-]chat-split   generator processes (senders/receivers)
+  --chat-max                         highest sustained rate per server, then
+                                     Parley's p99 at half of it
+  --[no-]selftest                    the generator's own latency (TLS relay)
+  --[no-]gen-rt                      generators under SCHED_FIFO on CPU 1
+  --out FILE                         results elsewhere than latest.json
+
 --scenarios picks a subset (default all), e.g.
     bench/run.py --servers parley --scenarios idle --idle 10000
 """
 
 import argparse
+import array
+import math
+import threading
 import json
 import os
 import platform
@@ -51,6 +62,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("PARLEY_BENCH_BUILD", os.path.join(ROOT, "build"))
 LOADGEN = os.path.join(BUILD, "bench", "loadgen")
 PASSWORD = "benchpass"
+IDLE_KEEPALIVE = 30    # s between whitespace keepalives on idle sessions
 SERVER_CPU = "0"
 LOADGEN_CPU = "1"
 PROBLEMS = []           # every failed sanity check, printed under the table
@@ -418,6 +430,245 @@ def run_marked(srv, args, at_online=None):
     return r, extra
 
 
+def pct(sorted_v, p):
+    """Percentile p (0..100) of sorted samples, the generator's method."""
+    if not sorted_v:
+        return None
+    i = max(0, min(len(sorted_v) - 1, math.ceil(p / 100.0 * len(sorted_v)) - 1))
+    return sorted_v[i]
+
+
+class Gen:
+    """One load generator process of a chat run, driven through stdin
+    (--sync: "go", "stop N") and read line by line on a thread."""
+
+    def __init__(self, port, args, samples, prio):
+        cmd = loadgen_cmd(port, list(args) + ["--sync", "--samples", samples])
+        if prio:
+            cmd = prio + cmd
+        self.samples = samples
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.online = threading.Event()
+        self.lines = []
+        self.err = ""
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+        self.e = threading.Thread(target=self._read_err, daemon=True)
+        self.e.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append(line)
+            if line.startswith("all-online"):
+                self.online.set()
+        self.online.set()
+
+    def _read_err(self):
+        self.err = self.p.stderr.read()
+
+    def say(self, line):
+        try:
+            self.p.stdin.write(line + "\n")
+            self.p.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def result(self, timeout):
+        try:
+            self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.t.join(5)
+        self.e.join(5)
+        return parse_result("".join(self.lines), self.err)
+
+
+def gen_prio(a):
+    # The generator runs SCHED_FIFO on its core when it may (root): on a
+    # shared machine other processes on CPU 1 would otherwise delay its
+    # timer and its reads by milliseconds, and that would be counted as
+    # the server's latency.  The servers keep the normal scheduler (an
+    # Erlang VM's spinning schedulers must not run SCHED_FIFO on one core).
+    return ["chrt", "-f", "10"] if a.gen_rt and os.geteuid() == 0 else []
+
+
+def chat_run(srv, a, rate, duration=None, port=None, extra=()):
+    """(c) one-to-one chat at 'rate' msg/s in total from --chat-gens
+    generator processes.  Default (--chat-split): each process pair is a
+    sender and a receiver: sender k's session i sends to receiver k's
+    session i, so a process only writes messages or only reads them.
+    Without --chat-split each process holds whole pairs that send to each
+    other.  All processes log in, then run.py says "go" to all at once;
+    the senders pace with absolute deadlines for 'duration' s; then each
+    receiver is told how many its sender sent and drains (<= 5 s).
+    Latency samples of every process are merged; server CPU is read at
+    "go" and when the last generator ended."""
+    duration = duration or a.duration
+    port = port or srv.port
+    n, gens = a.chat_conns, a.chat_gens
+    tmp = tempfile.mkdtemp(prefix="parley-chat-")
+    procs = []          # (role, Gen)
+    common = ["--scenario", "chat", "--login-rate", 1000, "--duration", duration] + list(extra)
+    if a.chat_split:
+        half = n // 2
+        per = half // gens
+        for k in range(gens):
+            procs.append(("recv", Gen(port, common + [
+                "--role", "recv", "--first-user", half + k * per, "--users", per,
+                "--conns", per, "--rate", 1, "--src-base", 100 + k],
+                os.path.join(tmp, "r%d" % k), gen_prio(a))))
+            procs.append(("send", Gen(port, common + [
+                "--role", "send", "--first-user", k * per, "--users", per, "--conns", per,
+                "--to-first", half + k * per, "--rate", rate / gens, "--src-base", 50 + k],
+                os.path.join(tmp, "s%d" % k), gen_prio(a))))
+    else:
+        per = (n // gens) & ~1
+        for k in range(gens):
+            procs.append(("both", Gen(port, common + [
+                "--role", "both", "--first-user", k * per, "--users", per, "--conns", per,
+                "--rate", rate / gens, "--src-base", 50 + k],
+                os.path.join(tmp, "b%d" % k), gen_prio(a))))
+    try:
+        for _, g in procs:
+            g.online.wait(n / 1000 + 90)
+        pid = srv.pid() if srv else None
+        c0 = proc_stats(pid)[0] if pid else 0
+        t0 = time.time()
+        for _, g in procs:
+            g.say("go")
+        results = []
+        senders = [g for role, g in procs if role != "recv"]
+        bound = duration + 120
+        sres = [g.result(bound) for g in senders]
+        if a.chat_split:
+            for k, (role, g) in enumerate(procs):
+                if role == "recv":
+                    g.say("stop %d" % sres[k // 2]["sent"])
+        for role, g in procs:
+            results.append((role, g.result(bound) if role == "recv" else sres[senders.index(g)]))
+        wall = time.time() - t0
+        c1 = proc_stats(pid)[0] if pid else 0
+        lat = array.array("I")
+        for _, g in procs:
+            try:
+                with open(g.samples, "rb") as f:
+                    lat.frombytes(f.read())
+            except OSError:
+                pass
+    finally:
+        for _, g in procs:
+            if g.p.poll() is None:
+                g.p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    lat = sorted(lat)
+    sent = sum(r["sent"] for role, r in results if role != "recv")
+    received = sum(r["received"] for role, r in results if role != "send")
+    send_s = max(r["send_s"] for role, r in results if role != "recv")
+    gen_cpu = sum(r["loadgen_window_cpu_s"] for _, r in results)
+    ms = lambda us: None if us is None else us / 1000.0
+    r = {
+        "offered_rate": rate, "duration": duration, "gens": gens, "split": a.chat_split,
+        "sent": sent, "received": received, "send_s": send_s,
+        "sent_per_s": sent / send_s if send_s else None,
+        "received_per_s": received / send_s if send_s else None,
+        "msg_p50_ms": ms(pct(lat, 50)), "msg_p99_ms": ms(pct(lat, 99)),
+        "msg_p999_ms": ms(pct(lat, 99.9)), "msg_max_ms": ms(pct(lat, 100)),
+        "samples": len(lat),
+        # How late the senders' writes were against their deadlines: the
+        # generator's own delay on the send side.
+        "pace_p99_ms": max(r["pace_p99_ms"] for role, r in results if role != "recv"),
+        "pace_max_ms": max(r["pace_max_ms"] for role, r in results if role != "recv"),
+        "online": sum(r["online"] for _, r in results),
+        "failed": sum(r["failed"] for _, r in results),
+        "errors": sum(r["errors"] for _, r in results),
+        "wall_s": wall, "server_cpu_s": c1 - c0,
+        # Generator CPU over the window, as a share of its one core.
+        "gen_cpu_s": gen_cpu, "gen_core_util": gen_cpu / wall if wall else None,
+    }
+    r["cpu_s_per_100k_msgs"] = 1e5 * r["server_cpu_s"] / received if received else None
+    # Generator-bound: its core nearly full (other processes on CPU 1 take
+    # their share too), a sender behind its pace by more than 10 ms, or
+    # the sending window stretched: the latency is then the generator's.
+    r["gen_saturated"] = ((r["gen_core_util"] or 0) > 0.8 or r["pace_p99_ms"] > 10 or
+                          send_s > duration * 1.02)
+    return r
+
+
+def chat_ok(r):
+    """A rate is sustained: everything sent arrived, the senders kept the
+    offered pace, p99 under 100 ms."""
+    return (r["received"] == r["sent"] and r["sent"] > 0 and r["failed"] == 0 and
+            not r["errors"] and r["send_s"] <= r["duration"] * 1.02 and
+            r["msg_p99_ms"] is not None and r["msg_p99_ms"] < 100)
+
+
+def chat_line(r):
+    return ("offered %g/s: sent %d, received %d, delivered %.0f/s, p50 %.3f p99 %.3f p99.9 "
+            "%.3f ms; pacing p99 %.3f ms late; server CPU %.2f s (%s s/100k); generator "
+            "CPU %.0f%% of its core%s" % (
+                r["offered_rate"], r["sent"], r["received"], r["received_per_s"] or 0,
+                r["msg_p50_ms"] or 0, r["msg_p99_ms"] or 0, r["msg_p999_ms"] or 0,
+                r["pace_p99_ms"], r["server_cpu_s"], fmt(r["cpu_s_per_100k_msgs"]),
+                100 * (r["gen_core_util"] or 0),
+                " (SATURATED: generator-bound)" if r["gen_saturated"] else ""))
+
+
+def chat_max(srv, a):
+    """--chat-max: the highest offered rate with delivered == offered and
+    p99 < 100 ms.  Doubles from --chat-max-start until a rate fails, then
+    bisects to 10 %, at most --chat-max-steps runs of --chat-max-duration
+    s.  A failure while the generator was saturated is not the server's:
+    the search stops there and says so."""
+    lo, hi, runs, gen_bound = None, None, [], False
+    rate = a.chat_max_start
+    for _ in range(a.chat_max_steps):
+        r = chat_run(srv, a, rate, a.chat_max_duration)
+        ok = chat_ok(r)
+        r["sustained"] = ok
+        runs.append(r)
+        print("    max search %s: %s" % ("ok  " if ok else "FAIL", chat_line(r)), flush=True)
+        if ok:
+            lo = rate
+        else:
+            hi = rate
+            if r["gen_saturated"]:
+                gen_bound = True
+                break
+        if hi is None:
+            rate *= 2
+        elif lo is None:
+            rate /= 2
+        elif hi / lo <= 1.1:
+            break
+        else:
+            rate = round((lo + hi) / 2)
+    return {"max_rate": lo, "first_failed_rate": hi, "generator_bound": gen_bound,
+            "runs": runs}
+
+
+def selftest(a, certs):
+    """The generator against the TLS relay on CPU 0 instead of a server:
+    its own latency (see loadgen.c, relay)."""
+    port = free_port()
+    rel = subprocess.Popen(gen_prio(a) + ["taskset", "-c", SERVER_CPU, LOADGEN, "--scenario",
+                            "relay", "--cert", certs[2], "--port", str(port), "--duration",
+                            "3600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if rel.stdout.readline().strip() != "listening":
+            raise RuntimeError("relay did not start: %s" % rel.stderr.read())
+        out = {}
+        for rate in a.chat_rate or [1000]:
+            r = chat_run(None, a, rate, port=port, extra=["--no-login", "--tls", "direct"])
+            out["relay_%g" % rate] = r
+            print("  generator self-latency (TLS relay, no server): " + chat_line(r), flush=True)
+        return out
+    finally:
+        rel.terminate()
+        rel.wait()
+
+
 def cpu_of(srv, fn):
     """Runs fn() and returns (its result, server CPU seconds it cost)."""
     pid = srv.pid()
@@ -449,8 +700,12 @@ def idle(srv, n, tls, hold):
     pid = srv.pid()
     time.sleep(1)
     _, rss0 = proc_stats(pid)
+    # Whitespace keepalives every --idle-keepalive s during the hold (the
+    # issue: "stable ... with keepalive traffic"), then one ping round
+    # trip on every session ('alive').
     args = ["--scenario", "idle", "--users", n, "--conns", n, "--login-rate", 1000,
-            "--concurrency", 200, "--duration", hold, "--tls", "starttls" if tls else "none"]
+            "--concurrency", 200, "--duration", hold, "--tls", "starttls" if tls else "none",
+            "--keepalive", IDLE_KEEPALIVE]
 
     def sample():
         time.sleep(min(3, hold / 3))        # let the last writes and GC settle
@@ -469,6 +724,9 @@ def idle(srv, n, tls, hold):
     check(srv, r, label, want_online=n)
     if server_online is not None and server_online < n:
         problem(srv.name, "%s: server reports %d sessions" % (label, server_online))
+    if not r.get("verified") or r.get("alive", 0) < n:
+        problem(srv.name, "%s: after the %g s hold %d of %d sessions answered a ping"
+                % (label, hold, r.get("alive", 0), n))
     return r
 
 
@@ -549,9 +807,11 @@ def run_server(cls, tmp, certs, a):
                         "--duration", 3, "--concurrency", 1, "--warmup", 0.5)
             check(s, r, "sequential login")
             res["login_seq"] = r
-            print("  login: %.0f/s, %.2f ms CPU each, sequential p50 %.2f ms"
+            print("  login: %.0f/s, %.2f ms CPU each, sequential p50 %.2f ms (generator CPU "
+                  "p50 %.2f ms; latency minus generator CPU p50 %.2f ms, p99 %.2f ms)"
                   % (res["login"]["ok_per_s"], res["login"]["cpu_ms_per_login"] or 0,
-                     r["login_p50_ms"]), flush=True)
+                     r["login_p50_ms"], r["login_cpu_p50_ms"], r["login_rest_p50_ms"],
+                     r["login_rest_p99_ms"]), flush=True)
 
         # (b) idle sessions, TLS then plain TCP, at each size.
         for n in a.idle:
@@ -564,28 +824,35 @@ def run_server(cls, tmp, certs, a):
                 pid = s.pid()
                 key = "idle_%s_%d" % ("tls" if tls else "tcp", n)
                 res[key] = idle(s, n, tls, a.idle_hold)
-                print("  %s: %s sessions, %s KiB each" % (
-                    key, res[key]["online"], fmt(res[key]["kib_per_session"], "%.1f")),
-                    flush=True)
+                print("  %s: %s sessions, %s KiB each; after the %g s hold %d answered "
+                      "a ping" % (key, res[key]["online"],
+                                  fmt(res[key]["kib_per_session"], "%.1f"), a.idle_hold,
+                                  res[key].get("alive", 0)), flush=True)
 
-        # (c) one-to-one chat at a fixed offered rate.
+        # (c) one-to-one chat at fixed offered rates, then (--chat-max) the
+        # highest rate the server sustains and, at half of it, the latency.
         for rate in a.chat_rate:
-            r, _ = run_marked(s, ["--scenario", "chat", "--users", a.chat_conns, "--conns",
-                                  a.chat_conns, "--rate", rate, "--login-rate", 1000,
-                                  "--duration", a.duration])
-            cpu = r["cpu_window_s"] or 0
-            r["offered_rate"] = rate
-            r["server_cpu_s"] = cpu
-            r["cpu_s_per_100k_msgs"] = 1e5 * cpu / r["received"] if r["received"] else None
+            r = chat_run(s, a, rate)
             check(s, r, "chat %g/s" % rate, want_online=a.chat_conns)
             if r["received"] != r["sent"]:
                 problem(s.name, "chat %g/s: sent %d, received %d"
                         % (rate, r["sent"], r["received"]))
+            if r["gen_saturated"]:
+                problem(s.name, "chat %g/s: the generator saturated its core (%.0f%%) or "
+                        "fell behind the pace" % (rate, 100 * (r["gen_core_util"] or 0)))
             res["chat_%g" % rate] = r
-            print("  chat %g/s: delivered %.0f/s, p50 %.3f p99 %.3f p99.9 %.3f ms, "
-                  "%.2f CPU s/100k" % (rate, r["received_per_s"], r["msg_p50_ms"],
-                                       r["msg_p99_ms"], r["msg_p999_ms"],
-                                       r["cpu_s_per_100k_msgs"] or 0), flush=True)
+            print("  chat " + chat_line(r), flush=True)
+        if a.chat_max:
+            m = chat_max(s, a)
+            res["chat_max"] = m
+            print("  chat max: %s msg/s%s" % (
+                fmt(m["max_rate"], "%.0f"),
+                " (bounded by the generator, not the server)" if m["generator_bound"] else ""),
+                flush=True)
+            if m["max_rate"] and s.name == "parley":
+                r = chat_run(s, a, m["max_rate"] / 2)
+                res["chat_half_max"] = r
+                print("  chat at half the maximum: " + chat_line(r), flush=True)
 
         # (d) presence storm: rosters built in-band, then everyone logs in.
         if a.storm_users:
@@ -675,6 +942,9 @@ def rows_for(a):
              lambda r: r["login"]["ok_per_s"], "%.0f"),
             ("server CPU ms / login", lambda r: r["login"]["cpu_ms_per_login"], "%.3f"),
             ("sequential login p50 ms", lambda r: r["login_seq"]["login_p50_ms"], "%.2f"),
+            ("  generator CPU p50 ms", lambda r: r["login_seq"]["login_cpu_p50_ms"], "%.2f"),
+            ("  latency - gen. CPU p50 ms", lambda r: r["login_seq"]["login_rest_p50_ms"],
+             "%.2f"),
         ]
     for n in a.idle:
         for t in ("tls", "tcp"):
@@ -688,6 +958,12 @@ def rows_for(a):
             ("  p99 ms", lambda r, k=k: r[k]["msg_p99_ms"], "%.3f"),
             ("  p99.9 ms", lambda r, k=k: r[k]["msg_p999_ms"], "%.3f"),
             ("  server CPU s / 100k msgs", lambda r, k=k: r[k]["cpu_s_per_100k_msgs"], "%.2f"),
+            ("  generator core use %", lambda r, k=k: 100 * r[k]["gen_core_util"], "%.0f"),
+        ]
+    if a.chat_max:
+        rows += [
+            ("chat max msg/s (p99<100ms)", lambda r: r["chat_max"]["max_rate"], "%.0f"),
+            ("  Parley @ half max: p99 ms", lambda r: r["chat_half_max"]["msg_p99_ms"], "%.3f"),
         ]
     if a.storm_users:
         rows += [
@@ -718,7 +994,7 @@ def rows_for(a):
 
 
 def table(results, a):
-    names = list(results)
+    names = [n for n in results if n != "generator"]
     others = [n for n in names if n != "parley"] if "parley" in names else []
     head = "%-30s" % "" + "".join("%12s" % n for n in names)
     head += "".join("%16s" % ("%s/parley" % n) for n in others)
@@ -749,6 +1025,22 @@ def main():
     ap.add_argument("--idle-hold", type=float, default=10)
     ap.add_argument("--chat-conns", type=int, default=200)
     ap.add_argument("--chat-rate", default="1000", help="comma-separated offered msg/s")
+    ap.add_argument("--chat-gens", type=int, default=1,
+                    help="generator processes for chat (with --chat-split: this many "
+                         "senders and as many receivers), all on the generator core")
+    ap.add_argument("--chat-split", action=argparse.BooleanOptionalAction, default=True,
+                    help="senders and receivers in separate processes (default on)")
+    ap.add_argument("--chat-max", action="store_true",
+                    help="search each server's highest sustained chat rate (delivered == "
+                         "offered, p99 < 100 ms); Parley is then measured at half of it")
+    ap.add_argument("--chat-max-start", type=float, default=2000)
+    ap.add_argument("--chat-max-steps", type=int, default=8, help="runs at most per server")
+    ap.add_argument("--chat-max-duration", type=float, default=5, help="s per search run")
+    ap.add_argument("--selftest", action=argparse.BooleanOptionalAction, default=True,
+                    help="with chat: first measure the generator against a TLS relay "
+                         "instead of a server (its own latency)")
+    ap.add_argument("--gen-rt", action=argparse.BooleanOptionalAction, default=True,
+                    help="chat generators run SCHED_FIFO (chrt -f 10) on their core")
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--storm-users", type=int, default=1010, help="0 skips the storm")
     ap.add_argument("--contacts", type=int, default=100)
@@ -764,6 +1056,8 @@ def main():
                     help="occupants that send (the rate is split over them)")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other servers' results from bench/results/latest.json")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"),
+                    help="where the JSON results go (and --merge reads)")
     a = ap.parse_args()
     a.scenarios = [x for x in a.scenarios.split(",") if x]
     for x in a.scenarios:
@@ -783,6 +1077,10 @@ def main():
         a.offline_users = 0
     if "muc" not in a.scenarios:
         a.muc_occupants = 0
+    if "chat" not in a.scenarios:
+        a.chat_max = a.selftest = False
+    if a.chat_conns % (2 * a.chat_gens):
+        ap.error("--chat-conns must be a multiple of 2 x --chat-gens")
     if not os.access(LOADGEN, os.X_OK):
         sys.exit("run.py: %s not built (make bench builds it)" % LOADGEN)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -798,11 +1096,18 @@ def main():
     for f in certs:
         os.chmod(f, 0o644)
     results = {}
-    latest = os.path.join(ROOT, "bench", "results", "latest.json")
+    latest = a.out
     if a.merge and os.path.exists(latest):
         results = json.load(open(latest))["results"]
     started = time.time()
     try:
+        if a.selftest:
+            print("== generator self-latency: TLS relay on CPU %s, no server" % SERVER_CPU,
+                  flush=True)
+            try:
+                results["generator"] = selftest(a, certs)
+            except Exception as e:
+                problem("generator", "self-test aborted: %s" % e)
         for name in a.servers.split(","):
             try:
                 r = run_server(SERVERS[name], tmp, certs, a)
@@ -829,6 +1134,11 @@ def main():
         machine["pinning"]))
     print("command: bench/run.py %s   (%.0f s)" % (" ".join(sys.argv[1:]), time.time() - started))
     print(table(results, a))
+    for k, r in sorted(results.get("generator", {}).items()):
+        print("generator self-latency (TLS relay instead of a server) @%g/s: p50 %s p99 %s "
+              "p99.9 %s ms; subtract it from the servers' chat figures at most"
+              % (r["offered_rate"], fmt(r["msg_p50_ms"], "%.3f"), fmt(r["msg_p99_ms"], "%.3f"),
+                 fmt(r["msg_p999_ms"], "%.3f")))
     if PROBLEMS:
         print("\nFAILED CHECKS (the figures above them are not trustworthy):")
         for p in PROBLEMS:
@@ -838,7 +1148,7 @@ def main():
               "every message delivered)")
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     args = dict(vars(a))
-    with open(os.path.join(ROOT, "bench", "results", "latest.json"), "w") as f:
+    with open(a.out, "w") as f:
         json.dump({"machine": machine, "args": args, "argv": sys.argv[1:],
                    "problems": PROBLEMS, "results": results}, f, indent=1)
     sys.exit(1 if PROBLEMS else 0)
