@@ -14,7 +14,6 @@
 #include <string.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/thread.h>
 
 #include "admin/ctl.h"
 #include "core/conf.h"
@@ -99,8 +98,6 @@ static int load_secret(struct server *srv, struct buf *err)
 
 struct server *server_new(struct conf *conf, struct buf *err)
 {
-    /* The storage thread wakes the loop with event_active(). */
-    evthread_use_pthreads();
     signal(SIGPIPE, SIG_IGN);
 
     struct server *srv = pl_calloc(1, sizeof(*srv));
@@ -109,7 +106,23 @@ struct server *server_new(struct conf *conf, struct buf *err)
     buf_init(&srv->scratch);
     log_set_level((enum log_level)conf->loglevel);
 
-    srv->base = event_base_new();
+    /* One thread runs the loop; the storage worker hands results back
+     * through its own pipe (store.c) and never touches libevent, so the
+     * base needs no lock (issue 7: evthread_use_pthreads() made every
+     * event_add/del/active take and release a mutex).
+     * The epoll changelist applies event changes once per loop turn
+     * rather than one epoll_ctl each: a read disabled and enabled again
+     * in the same turn, or a write event added and removed, costs no
+     * syscall.  Its one caveat, a dup()ed descriptor that stays in the
+     * epoll set after close, does not arise: nothing here dups or forks
+     * with descriptors in the loop. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg) {
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK |
+                                    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        srv->base = event_base_new_with_config(ecfg);
+        event_config_free(ecfg);
+    }
     if (!srv->base) {
         buf_puts(err, "cannot create the event loop");
         goto fail;

@@ -1367,6 +1367,16 @@ static void op_broadcast(struct roster *r, struct op *op)
     r->last = stanza_serialize(c);
     stanza_unref(c);
     r->last_stamp = (long long)time(NULL);
+    /* Only a contact with a "from" subscription is ever served the stored
+     * copy (§4.3.2 rules 1 and 3; the user's own probes aside, which the
+     * copy in memory answers while the roster is loaded).  Without one
+     * nobody can ask for it, and gaining one takes a "subscribed" sent by
+     * an online resource of the user (§3.1.5, §3.4), whose own
+     * unavailable presence then stores it.  So a user without
+     * subscribers writes nothing at logout (issue 7: this write and its
+     * fsync were the only storage write of a plain login). */
+    if (n == 0)
+        return;
     struct buf b = BUF_INIT;
     buf_printf(&b, "%lld\n%s", r->last_stamp, r->last);
     kv_write(r, AREA_META, "last", b.data, b.len, st);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,15 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd,
 {
     struct listener *l = ud;
     (void)evl;
+    /* No Nagle: XMPP is request/response, and c2s writes what a turn of
+     * the loop produced at once (write-through, issue 7).  With Nagle a
+     * second small write in the same round trip (a TLS session ticket,
+     * then the stream features) would wait for the client's delayed ACK,
+     * tens of milliseconds.  Failure only costs latency: ignored. */
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     c2s_accept(l->srv, fd, sa, salen, &l->cfg);
 }
 

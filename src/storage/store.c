@@ -18,6 +18,11 @@
  * One FIFO in, one worker, one FIFO out: completions run on the loop in
  * submission order.
  *
+ * Waking the worker: storage requests are queued at once but the worker is
+ * signalled once per turn of the loop (on_kick), so that what one turn's
+ * callbacks submit forms one batch; work jobs signal at once.  A batch
+ * without writes runs in a read transaction (no write lock).
+ *
  * Wake-up: a pipe watched by an EV_READ|EV_PERSIST event rather than
  * event_active() from the worker, which would need evthread_use_pthreads()
  * called before the event_base was created; the pipe needs nothing from the
@@ -75,6 +80,7 @@ struct store {
     int version;                /* schema version, read-only after open */
     struct event_base *base;
     struct event *wake_ev;      /* EV_READ on wake_fd[0] */
+    struct event *kick_ev;      /* made active on submit: signals the worker */
     int wake_fd[2];             /* worker writes [1], loop reads [0] */
     pthread_t worker;
 
@@ -88,6 +94,7 @@ struct store {
     size_t pending;             /* submitted, completion not yet run */
     bool dispatching;           /* running completions: no store_close */
     bool worker_gone;           /* joined: new requests fail at once */
+    bool kick_armed;            /* kick_ev is active */
 
     /* Written by the worker, read by store_stats() on the loop. */
     atomic_ullong n_batches;
@@ -175,9 +182,14 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     char drain[64];
     /* Drain before taking 'done': a byte written after this read belongs
      * to a request this dispatch may or may not see, and a later wake-up
-     * with nothing to do is harmless. */
-    while (read(fd, drain, sizeof(drain)) > 0)
-        ;
+     * with nothing to do is harmless.  The worker writes a byte only when
+     * 'done' becomes non-empty, so one short read empties the pipe; a
+     * second read just to hear EAGAIN would be a syscall per wake-up. */
+    ssize_t n;
+    do
+        n = read(fd, drain, sizeof(drain));
+    while (n == (ssize_t)sizeof(drain) || (n < 0 && errno == EINTR));
+    (void)what;
     dispatch_done(s);
 }
 
@@ -203,13 +215,15 @@ static void deliver(struct store *s, struct req_list *ready)
 
 static void run_batch(struct store *s, struct store_req *batch)
 {
-    bool has_db = false;
-    for (struct store_req *r = batch; r && !has_db; r = r->next)
-        has_db = r->op != STORE_OP_WORK;
+    bool has_db = false, writes = false;
+    for (struct store_req *r = batch; r; r = r->next) {
+        has_db = has_db || r->op != STORE_OP_WORK;
+        writes = writes || (r->op != STORE_OP_WORK && store_op_is_write(r->op));
+    }
 
     if (has_db) {
         atomic_fetch_add_explicit(&s->n_batches, 1, memory_order_relaxed);
-        bool ok = s->be->begin(s->db) == 0;
+        bool ok = s->be->begin(s->db, writes) == 0;
         for (struct store_req *r = batch; ok && r; r = r->next) {
             if (r->op == STORE_OP_WORK)
                 continue;
@@ -349,6 +363,29 @@ static struct store_req *req_new(enum store_op op, const struct store_args *a)
     return r;
 }
 
+/* The worker is woken once per turn of the loop, not once per request:
+ * everything submitted by the callbacks of one turn (a login asks for the
+ * roster and its metadata together; a completion submits the next step)
+ * then goes into one batch, one transaction and one hand-back, instead of
+ * the worker waking for the first request alone while the loop is still
+ * queueing the rest (issue 7: each extra batch is a futex wake, two
+ * context switches, a pipe write and a loop wake-up). */
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct store *s = arg;
+    s->kick_armed = false;
+    pthread_mutex_lock(&s->lock);
+    bool work = s->queue.head != NULL;
+    pthread_mutex_unlock(&s->lock);
+    /* Signalled after the unlock: the woken worker does not then block
+     * on the mutex we still hold (a futex wait and wake more).  Safe: it
+     * tests the queue under the lock before it sleeps again. */
+    if (work)
+        pthread_cond_signal(&s->cond);
+}
+
 static void submit(struct store *s, struct store_req *r)
 {
     s->pending++;
@@ -361,9 +398,16 @@ static void submit(struct store *s, struct store_req *r)
         list_push(&s->done, r);
     } else {
         list_push(&s->queue, r);
-        pthread_cond_signal(&s->cond);
+        /* A work job (PBKDF2, a barrier) goes at once: it is rare, may be
+         * long, and its submitter may wait for it to start. */
+        if (r->op == STORE_OP_WORK)
+            pthread_cond_signal(&s->cond);
     }
     pthread_mutex_unlock(&s->lock);
+    if (!s->worker_gone && r->op != STORE_OP_WORK && !s->kick_armed) {
+        s->kick_armed = true;
+        event_active(s->kick_ev, EV_TIMEOUT, 0);
+    }
 }
 
 static void submit_db(struct store *s, enum store_op op, const struct store_args *a,
@@ -617,7 +661,8 @@ struct store *store_open(const struct conf_storage *cfg, struct event_base *base
         goto fail_close_db;
     }
     s->wake_ev = event_new(base, s->wake_fd[0], EV_READ | EV_PERSIST, on_wake, s);
-    if (!s->wake_ev || event_add(s->wake_ev, NULL) < 0) {
+    s->kick_ev = event_new(base, -1, 0, on_kick, s);
+    if (!s->wake_ev || !s->kick_ev || event_add(s->wake_ev, NULL) < 0) {
         buf_puts(err, "store: cannot add the wake-up event");
         goto fail_close_pipe;
     }
@@ -632,6 +677,8 @@ struct store *store_open(const struct conf_storage *cfg, struct event_base *base
 fail_close_pipe:
     if (s->wake_ev)
         event_free(s->wake_ev);
+    if (s->kick_ev)
+        event_free(s->kick_ev);
     close(s->wake_fd[0]);
     close(s->wake_fd[1]);
 fail_close_db:
@@ -664,6 +711,7 @@ void store_close(struct store *s)
     PL_ASSERT(s->pending == 0);
 
     event_free(s->wake_ev);
+    event_free(s->kick_ev);
     close(s->wake_fd[0]);
     close(s->wake_fd[1]);
     s->be->close(s->db);

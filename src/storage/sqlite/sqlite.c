@@ -54,6 +54,7 @@ static const char *const per_user_tables[] = {
 
 enum stmt {
     ST_BEGIN,
+    ST_BEGIN_READ,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_SAVEPOINT,
@@ -90,6 +91,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* IMMEDIATE takes the write lock up front: a deferred transaction that
      * reads first and writes later can fail with SQLITE_BUSY mid-batch. */
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    /* A batch of reads only: a snapshot (WAL read lock), not the write
+     * lock (issue 7: two fcntl() calls fewer per read-only batch, and a
+     * reader never waits for another process's writer). */
+    [ST_BEGIN_READ] = "BEGIN DEFERRED",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_SAVEPOINT] = "SAVEPOINT req",
@@ -992,7 +997,7 @@ static int log_count(struct sqlite_db *d, const struct store_args *a,
     return step_int(d, st, "log_count", &res->seq);
 }
 
-static bool is_write(enum store_op op)
+bool store_op_is_write(enum store_op op)
 {
     return op == STORE_OP_ACCOUNT_CREATE || op == STORE_OP_ACCOUNT_SET_CREDS
         || op == STORE_OP_ACCOUNT_DELETE || op == STORE_OP_KV_SET
@@ -1014,7 +1019,7 @@ static void sqlite_exec(void *db, enum store_op op, const struct store_args *a,
     /* A savepoint per write: a request that fails on its own (EXISTS,
      * NOT_FOUND, a half-done delete) is undone without touching the rest
      * of the batch. */
-    bool write = is_write(op);
+    bool write = store_op_is_write(op);
     if (write) {
         int rc = run(d->stmt[ST_SAVEPOINT]);
         if (rc != SQLITE_DONE) {
@@ -1055,10 +1060,10 @@ static void sqlite_exec(void *db, enum store_op op, const struct store_args *a,
     res->status = status;
 }
 
-static int sqlite_begin(void *db)
+static int sqlite_begin(void *db, bool write)
 {
     struct sqlite_db *d = db;
-    int rc = run(d->stmt[ST_BEGIN]);
+    int rc = run(d->stmt[write ? ST_BEGIN : ST_BEGIN_READ]);
     if (rc != SQLITE_DONE) {
         fail(d, "begin", rc);
         return -1;

@@ -87,7 +87,9 @@ struct store_backend {
     void *(*open)(const struct conf_storage *cfg, struct buf *err);
     int (*schema_version)(const void *db);
     /* Opens the batch transaction.  0, or -1 (logged). */
-    int (*begin)(void *db);
+    /* 'write': some request of the batch may write.  A read-only batch
+     * may take a lighter transaction (no write lock). */
+    int (*begin)(void *db, bool write);
     /* Executes one request inside the batch; fills res->status and, for
      * reads, res->value / res->rows / res->items (heap, freed by store.c
      * with free(): each item's key, value and with, then the array).
@@ -102,6 +104,10 @@ struct store_backend {
 };
 
 extern const struct store_backend store_sqlite_backend;
+
+/* Whether a request of this op may change the database (any backend:
+ * the ops' meaning, not SQLite's). */
+bool store_op_is_write(enum store_op op);
 
 /* One schema migration, generated at build time from
  * src/storage/schema/sqlite/NNNN_<name>.sql by src/storage/embed_schema.py. */
