@@ -815,7 +815,7 @@ def run_server(cls, tmp, certs, a):
 
         # (b) idle sessions, TLS then plain TCP, at each size.
         for n in a.idle:
-            for tls in (True, False):
+            for tls in [k == "tls" for k in a.idle_kinds]:
                 # A fresh process: memory freed by earlier scenarios would
                 # otherwise be reused and hide the sessions' cost.
                 s.stop()
@@ -1022,6 +1022,8 @@ def main():
     ap.add_argument("--users", type=int, default=1000, help="accounts the login scenario cycles")
     ap.add_argument("--login-concurrency", type=int, default=20)
     ap.add_argument("--idle", default="10000", help="comma-separated session counts")
+    ap.add_argument("--idle-kinds", default="tls,tcp",
+                    help="idle sessions over 'tls', plain 'tcp', or both (default)")
     ap.add_argument("--idle-hold", type=float, default=10)
     ap.add_argument("--chat-conns", type=int, default=200)
     ap.add_argument("--chat-rate", default="1000", help="comma-separated offered msg/s")
@@ -1059,6 +1061,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"),
                     help="where the JSON results go (and --merge reads)")
     a = ap.parse_args()
+    a.idle_kinds = [x for x in a.idle_kinds.split(",") if x]
+    if not a.idle_kinds or any(k not in ("tls", "tcp") for k in a.idle_kinds):
+        ap.error("--idle-kinds takes tls, tcp or tls,tcp")
     a.scenarios = [x for x in a.scenarios.split(",") if x]
     for x in a.scenarios:
         if x not in SCENARIOS:
