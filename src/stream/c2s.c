@@ -1583,6 +1583,16 @@ static void on_parse_error(void *ud, enum xml_error err, const char *text)
         [XML_ERR_POLICY] = "policy-violation",
         [XML_ERR_INVALID_NAMESPACE] = "invalid-namespace",
     };
+    /* RFC 6120 §6.4.6: after <success/> the client opens a new stream.  A
+     * stanza it pipelined behind its last SASL message instead was sent on
+     * the unauthenticated stream: refused as any stanza before
+     * authentication is (§4.9.3.12), not as a wrong stream header. */
+    const struct xml_node *root = xml_stream_root(c->xs);
+    if (err == XML_ERR_INVALID_NAMESPACE && c->authed && c->state == C2S_WAIT_HEADER &&
+        root && strcmp(root->name, "stream") != 0) {
+        c2s_close(c, "not-authorized", "a stanza was sent before the stream restart");
+        return;
+    }
     c2s_close(c, cond[err], text);
 }
 
@@ -2745,6 +2755,13 @@ static void on_stanza(void *ud, struct stanza *st)
     if (tracked)
         stanza_unhold(st);
 out:
+    /* An asynchronous SASL step started (c->busy, or a failure waiting for
+     * its delay): what the client pipelined behind this element stays in
+     * the input buffer until the step has answered (resume_reading()), to
+     * be read by the restarted stream after <success/> (RFC 6120 §6.4.6,
+     * a pipelined stream header as in XEP-0305), else by this one. */
+    if (!c->closing && (c->busy || (c->neg && c->neg->pending_failure)))
+        xml_stream_pause(c->xs);
     stanza_unref(st);
 }
 
@@ -2759,7 +2776,6 @@ static const struct xml_stream_cb parser_cb = {
 
 static void process_input(struct c2s *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
     char chunk[16384];
     c->refs++;                  /* c2s_close() inside must not free us */
     while (!c->closing && !c->tls_pending && !c->busy &&
@@ -2770,10 +2786,20 @@ static void process_input(struct c2s *c)
             bufferevent_disable(c->bev, EV_READ);
             break;
         }
-        int n = evbuffer_remove(in, chunk, sizeof(chunk));
-        if (n <= 0)
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        size_t n = evbuffer_get_length(in);
+        if (n == 0)
             break;
-        xml_stream_feed(c->xs, chunk, (size_t)n);
+        if (n > sizeof(chunk))
+            n = sizeof(chunk);
+        evbuffer_copyout(in, chunk, n);
+        /* Only what the parser used goes: after a pause (on_stanza()) the
+         * rest waits in the buffer for the end of the asynchronous step. */
+        size_t used = n;
+        xml_stream_feed_some(c->xs, chunk, n, &used);
+        if (!c->bev)
+            break;
+        evbuffer_drain(bufferevent_get_input(c->bev), used);
     }
     if (c->tls_pending && !c->closing)
         start_tls(c);

@@ -9,8 +9,14 @@
  *    entity declarations are rejected; input is read as UTF-8 (§11.6);
  *  - limits on stanza size, depth and attribute count (§13.12 item 3),
  *    enforced while the bytes arrive, not when the stanza is complete;
+ *  - a stream header where a stanza belongs is an error at once (the peer
+ *    restarted the stream on its own: nothing would ever end it);
  *  - stream restarts (§4.3.3, §5.4.3.3, §6.4.6) from inside a callback,
  *    with pipelined bytes parsed as the new document;
+ *  - pausing from inside a callback, so that bytes pipelined behind a
+ *    stanza answered asynchronously (a SASL step) are parsed only once the
+ *    answer is out: by the new document after a restart, else by a parser
+ *    re-primed for the same one;
  *  - dropping the expat parser of an idle stream (ARCHITECTURE.md
  *    principle 4) and re-priming a new one with a synthetic header.
  *
@@ -109,6 +115,7 @@ struct xml_stream {
 
     unsigned gen;               /* bumped by reset: a callback reset us */
     bool in_feed;
+    bool pause_req;             /* a callback called xml_stream_pause() */
 };
 
 static const char *const known_ns[] = {
@@ -291,6 +298,14 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
         return;
     }
     if (xs->depth == 1) {
+        /* A stream header where a stanza belongs: the peer restarted a
+         * stream we did not (a restart pipelined behind a SASL exchange
+         * that failed).  Waiting for it to end would wait forever. */
+        if (strcmp(name, XML_NS_STREAM " stream") == 0) {
+            fail_in_handler(xs, XML_ERR_NOT_WELL_FORMED,
+                            "stream header inside the stream");
+            return;
+        }
         xs->sa = arena_new(PARSE_ARENA_FIRST);
         xs->mark = XML_GetCurrentByteIndex(xs->p);
         xs->st_root = xs->cur = build_element(xs->sa, NULL, name, atts);
@@ -618,10 +633,31 @@ static void deliver(struct xml_stream *xs, const struct event *e)
     }
 }
 
+/* A callback paused the stream after an event at stream level (the parser
+ * is at depth 1, just past the event's last byte): forget the parser and
+ * whatever it read beyond the event, so that those bytes can be fed again
+ * later.  Parsing them then is the compaction case: a new parser primed
+ * with the synthetic header (new_parser(), 'opened' is set). */
+static void stop_after_event(struct xml_stream *xs)
+{
+    PL_ASSERT(xs->opened && !xs->closed);
+    drop_events(xs);
+    free_parser(xs);
+    /* expat suspends after the event's token, so no stanza is under way;
+     * cleared all the same so that nothing read past it can leak in */
+    arena_free(xs->sa);
+    xs->sa = NULL;
+    xs->st_root = xs->cur = NULL;
+    buf_clear(&xs->text);
+    xs->depth = 1;
+    xs->idle = false;
+}
+
 /* Parses one slice with the current document's parser.  Sets *used_out to
  * the bytes of it that belonged to this document: all of them, unless a
- * callback reset the stream, in which case the rest start the new one.
- * Returns 0, or -1 after the error callback. */
+ * callback reset the stream, in which case the rest start the new one, or
+ * paused it, in which case the rest are the caller's to feed again.
+ * Returns 0, 1 after a pause, or -1 after the error callback. */
 static int parse_slice(struct xml_stream *xs, const char *data, size_t n,
                        size_t *used_out)
 {
@@ -647,14 +683,22 @@ static int parse_slice(struct xml_stream *xs, const char *data, size_t n,
             memmove(&xs->ev[0], &xs->ev[1], (xs->nev - 1) * sizeof(e));
             xs->nev--;
             deliver(xs, &e);
-            if (xs->gen != gen) {
+            /* a pause after </stream> (or an empty root, whose close is
+             * still queued) has nothing to stop: the document is over */
+            bool paused = xs->pause_req && xs->gen == gen &&
+                          e.kind != EV_CLOSE && !xs->closed;
+            xs->pause_req = false;
+            if (xs->gen != gen || paused) {
                 /* Every event ends with a '>' in this slice: expat (with
                  * no reparse deferral) handles all complete tokens of a
                  * call before returning, so a token delivered now was
                  * completed by this slice. */
                 PL_ASSERT(e.end > base && e.end <= base + (XML_Index)n);
                 *used_out = (size_t)(e.end - base);
-                return 0;
+                if (!paused)
+                    return 0;
+                stop_after_event(xs);
+                return 1;
             }
         }
         if (xs->closed || st != XML_STATUS_SUSPENDED)
@@ -680,28 +724,58 @@ static int parse_slice(struct xml_stream *xs, const char *data, size_t n,
     return 0;
 }
 
-int xml_stream_feed(struct xml_stream *xs, const char *data, size_t len)
+/* 'stop': return at a pause (xml_stream_feed_some()); else a pause only
+ * costs a re-primed parser and the rest is parsed at once. */
+static int feed(struct xml_stream *xs, const char *data, size_t len,
+                bool stop, size_t *used_out)
 {
     PL_ASSERT(!xs->in_feed);    /* a callback must not feed the stream */
+    *used_out = len;
     if (xs->failed)
         return -1;
     struct event ev[MAX_EVENTS];
     xs->ev = ev;
     xs->in_feed = true;
+    xs->pause_req = false;
     int rc = 0;
-    while (len > 0 && !xs->closed) {
-        size_t n = len < FEED_SLICE ? len : FEED_SLICE;
+    size_t done = 0;
+    while (done < len && !xs->closed) {
+        size_t n = len - done < FEED_SLICE ? len - done : FEED_SLICE;
         size_t used;
-        rc = parse_slice(xs, data, n, &used);
+        rc = parse_slice(xs, data + done, n, &used);
         if (rc < 0)
             break;
-        data += used;
-        len -= used;
+        done += used;
+        if (rc > 0 && stop) {
+            /* bytes after </stream> or an error are not kept: nothing
+             * would parse them; those after a pause are */
+            *used_out = done;
+            break;
+        }
     }
     PL_ASSERT(xs->nev == 0);
     xs->ev = NULL;
     xs->in_feed = false;
-    return rc;
+    xs->pause_req = false;
+    return rc < 0 ? -1 : 0;
+}
+
+int xml_stream_feed(struct xml_stream *xs, const char *data, size_t len)
+{
+    size_t used;
+    return feed(xs, data, len, false, &used);
+}
+
+int xml_stream_feed_some(struct xml_stream *xs, const char *data, size_t len,
+                         size_t *used)
+{
+    return feed(xs, data, len, true, used);
+}
+
+void xml_stream_pause(struct xml_stream *xs)
+{
+    if (xs->in_feed)
+        xs->pause_req = true;
 }
 
 /* An idle stream keeps its root for the whole session, and all that the

@@ -175,6 +175,22 @@ void xml_stream_free(struct xml_stream *xs);
  * parsed as the start of a new document.  A callback must not free the
  * stream; the caller marks its connection closing instead. */
 int xml_stream_feed(struct xml_stream *xs, const char *data, size_t len);
+/* Like xml_stream_feed(), but honours xml_stream_pause(): *used is set to
+ * the bytes consumed, which is 'len' unless a callback paused the stream
+ * (or the stream failed); the caller keeps data[*used..len) and feeds it
+ * again when it is ready.  After an error *used is unspecified. */
+int xml_stream_feed_some(struct xml_stream *xs, const char *data, size_t len,
+                         size_t *used);
+/* From inside the stanza() or open() callback: stop after this event.
+ * xml_stream_feed_some() returns with *used just past the event's bytes;
+ * no later event of this feed is delivered, and what the parser had read
+ * beyond the event is forgotten (the next feed primes a new parser at
+ * stream level, as after xml_stream_compact(), without calling open()).
+ * For a server that answers a stanza asynchronously (a SASL step) and
+ * must not parse what the peer pipelined behind it until the answer is
+ * out: after a stream reset those bytes start the new stream.  Ignored
+ * outside a callback and by xml_stream_feed(), which parses on. */
+void xml_stream_pause(struct xml_stream *xs);
 /* Forgets the document: the next bytes start a new one (a new stream
  * header).  Safe to call from inside a callback. */
 void xml_stream_reset(struct xml_stream *xs);

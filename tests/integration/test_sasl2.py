@@ -199,3 +199,23 @@ def test_banned_login(server, clients):
     assert failure(el) == ("account-disabled", "spam runs")
     assert server.ctl("unban_account", user, "localhost").returncode == 0
     assert identity(scram2(c, user, PASSWORD)) == "%s@localhost" % user
+
+
+def test_bind_pipelined_behind_authenticate(server, clients):
+    """SASL2 has no restart: what a client pipelines behind <authenticate/>
+    waits for the outcome (the answer is asynchronous) and is then handled
+    on the authenticated stream, in order: here a resource bind, then a
+    ping (XEP-0388 §2.6: after <success/> the stream is authenticated)."""
+    user, _ = make_account(server)
+    c = clients(server.c2s_port)
+    c.negotiate_tls()
+    c.send("<authenticate xmlns='%s' mechanism='PLAIN'><initial-response>%s"
+           "</initial-response></authenticate>"
+           "<iq type='set' id='pb'><bind xmlns='%s'/></iq>"
+           "<iq type='get' id='pp'><ping xmlns='urn:xmpp:ping'/></iq>"
+           % (NS_SASL2, saslmod.b64(saslmod.plain_message(user, PASSWORD)), NS_BIND))
+    assert identity(sasl2_answer(c)) == "%s@localhost" % user
+    bound = c.expect(lambda e: e.get("id") == "pb", what="bind result")
+    assert bound.get("type") == "result", tostr(bound)
+    pong = c.expect(lambda e: e.get("id") == "pp", what="ping result")
+    assert pong.get("type") == "result", tostr(pong)

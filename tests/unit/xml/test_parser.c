@@ -6,7 +6,8 @@
  * between stanzas) and compares transcripts, so any difference in what the
  * parser reports shows up as a string mismatch.  Covers RFC 6120 §4.7
  * (header), §4.9.3.10 (invalid-namespace), §11.1 (restricted XML), the
- * size/depth/attribute limits, stream restarts and compaction.
+ * size/depth/attribute limits, stream restarts, compaction and pausing
+ * (bytes pipelined behind a stanza answered asynchronously, RFC 6120 §6.4.6).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +39,10 @@ struct rec {
     enum xml_error last_err;
     bool compact_in_cb;         /* try xml_stream_compact() in stanza() */
     unsigned compacted_in_cb;   /* times it wrongly succeeded */
+    const char *pause_on;       /* xml_stream_pause() after this stanza */
+    bool pause_on_open;         /* xml_stream_pause() in open() */
+    unsigned pauses;
+    size_t log_at_pause;        /* log length right after the pause */
 };
 
 static void r_open(void *ud, const struct xml_node *root)
@@ -50,6 +55,11 @@ static void r_open(void *ud, const struct xml_node *root)
     for (const struct xml_attr *a = root->attrs; a; a = a->next)
         buf_printf(&r->log, " %s=%s", a->name, a->value);
     buf_putc(&r->log, '\n');
+    if (r->pause_on_open) {
+        xml_stream_pause(r->xs);
+        r->pauses++;
+        r->log_at_pause = r->log.len;
+    }
 }
 
 static void r_stanza(void *ud, struct stanza *st)
@@ -63,6 +73,11 @@ static void r_stanza(void *ud, struct stanza *st)
     if (r->compact_in_cb && xml_stream_compact(r->xs))
         r->compacted_in_cb++;
     bool reset = r->reset_on && strcmp(st->root->name, r->reset_on) == 0;
+    if (r->pause_on && strcmp(st->root->name, r->pause_on) == 0) {
+        xml_stream_pause(r->xs);
+        r->pauses++;
+        r->log_at_pause = r->log.len;
+    }
     if (r->nkeep < 8)
         r->keep[r->nkeep++] = st;
     else
@@ -320,6 +335,7 @@ static void restricted_xml(void **state)
 static void not_well_formed(void **state)
 {
     (void)state;
+    char *got_ok;
     static const struct err_case cases[] = {
         { HDR "<message></iq>", XML_ERR_NOT_WELL_FORMED },
         { HDR "<message><body>\xff</body></message>", XML_ERR_NOT_WELL_FORMED },
@@ -333,8 +349,18 @@ static void not_well_formed(void **state)
         { "junk<a/>", XML_ERR_NOT_WELL_FORMED },
         { "\xff\xfe<stream:stream>", XML_ERR_NOT_WELL_FORMED }, /* UTF-16 */
         { HDR "<?xml version='1.0'?>", XML_ERR_NOT_WELL_FORMED },
+        /* a second header where a stanza belongs, even unfinished */
+        { HDR "<stream:stream to='example.com'><iq/>", XML_ERR_NOT_WELL_FORMED },
+        { HDR "<stream xmlns='http://etherx.jabber.org/streams'/>",
+          XML_ERR_NOT_WELL_FORMED },
     };
     check_error_cases(cases, PL_ARRAY_LEN(cases));
+    /* ... but other elements of the streams namespace are stanzas */
+    got_ok = run(HDR "<stream:features/>", strlen(HDR "<stream:features/>"),
+                 NULL, FEED_WHOLE, NULL);
+    assert_string_equal(got_ok, OPEN_LINE "stanza <features "
+                        "xmlns='http://etherx.jabber.org/streams'/>\n");
+    free(got_ok);
 
     /* the text of a character-data error says what happened */
     char *got = run(HDR "hi", strlen(HDR "hi"), NULL, FEED_WHOLE, NULL);
@@ -682,6 +708,214 @@ static void close_and_after(void **state)
     rec_release(&r);
 }
 
+/* --- pausing ------------------------------------------------------------- */
+
+/* Drives a paused stream the way c2s does: the input arrives in two reads
+ * (split at 'at'), unconsumed bytes stay in a buffer, and after a pause
+ * the "asynchronous step" ends at once: the stream is reset (SASL success)
+ * when 'restart', and the kept bytes are fed again.  Checks that a feed
+ * that paused delivered nothing after the pausing event. */
+static char *run_paused(const char *s, size_t len, size_t at,
+                        const struct xml_limits *lim, const char *pause_on,
+                        bool restart, unsigned *pauses)
+{
+    struct rec r;
+    rec_init(&r, lim);
+    r.pause_on = pause_on;
+    struct buf pending = BUF_INIT;
+    size_t cuts[2] = { at, len };
+    size_t from = 0;
+    for (int k = 0; k < 2; k++) {
+        buf_append(&pending, s + from, cuts[k] - from);
+        from = cuts[k];
+        while (pending.len > 0) {
+            unsigned before = r.pauses;
+            size_t used = 0;
+            int rc = xml_stream_feed_some(r.xs, pending.data, pending.len, &used);
+            if (rc < 0) {
+                buf_clear(&pending);
+                break;
+            }
+            assert_true(used <= pending.len);
+            if (r.pauses != before) {
+                /* nothing after the pausing event was delivered */
+                assert_int_equal(r.log.len, r.log_at_pause);
+                assert_false(xml_stream_has_parser(r.xs));
+                if (restart)
+                    xml_stream_reset(r.xs);
+            } else {
+                assert_int_equal(used, pending.len);
+            }
+            memmove(pending.data, pending.data + used, pending.len - used);
+            pending.len -= used;
+        }
+    }
+    buf_release(&pending);
+    *pauses = r.pauses;
+    char *out = buf_detach(&r.log);
+    rec_release(&r);
+    return out;
+}
+
+/* Whatever the read boundaries, pausing changes nothing in what is
+ * reported, only when: the events after the pause come with a later feed,
+ * parsed by a re-primed parser (SASL failure or challenge: the old stream
+ * goes on). */
+static void pause_resumes_where_it_stopped(void **state)
+{
+    (void)state;
+    static const char in[] =
+        HDR "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+        "mechanism='PLAIN'>AGEAYg==</auth>"
+        "<message to='a@b'><body>h\xc3\xa9 &amp; \xf0\x9f\x8e\x89</body></message> "
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/><iq type='set' id='b1'/>"
+        "</stream:stream>";
+    size_t len = strlen(in);
+    char *want = run(in, len, NULL, FEED_WHOLE, NULL);
+    assert_null(strstr(want, "error"));
+    assert_non_null(strstr(want, "close\n"));
+    for (size_t at = 0; at <= len; at++) {
+        unsigned pauses;
+        char *got = run_paused(in, len, at, NULL, "auth", false, &pauses);
+        if (strcmp(got, want) != 0)
+            fail_msg("split at %zu:\n%s\nwant:\n%s", at, got, want);
+        assert_int_equal(pauses, 2);
+        free(got);
+    }
+    free(want);
+}
+
+/* SASL success: the bytes pipelined behind <auth/> are the new stream's
+ * header and its first stanza (XEP-0305 style), whatever the splits. */
+static void pause_then_restart(void **state)
+{
+    (void)state;
+    static const char in[] =
+        HDR "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>AGEAYg==</auth>"
+        "<stream:stream xmlns='jabber:client' "
+        "xmlns:stream='http://etherx.jabber.org/streams' to='other.org' "
+        "version='1.0'><iq type='set' id='b1'><bind "
+        "xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>";
+    static const char want[] =
+        OPEN_LINE
+        "stanza <auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>AGEAYg==</auth>\n"
+        "open {http://etherx.jabber.org/streams}stream dns=jabber:client "
+        "to=other.org version=1.0\n"
+        "stanza <iq type='set' id='b1'><bind "
+        "xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>\n";
+    size_t len = strlen(in);
+    for (size_t at = 0; at <= len; at++) {
+        unsigned pauses;
+        char *got = run_paused(in, len, at, NULL, "auth", true, &pauses);
+        if (strcmp(got, want) != 0)
+            fail_msg("split at %zu:\n%s\nwant:\n%s", at, got, want);
+        assert_int_equal(pauses, 1);
+        free(got);
+    }
+
+    /* without the pause the pipelined header is read by the old document,
+     * where it is an error (not a stanza that never ends) */
+    struct rec r;
+    rec_init(&r, NULL);
+    assert_int_equal(xml_stream_feed(r.xs, in, len), -1);
+    assert_int_equal(r.last_err, XML_ERR_NOT_WELL_FORMED);
+    assert_int_equal(r.stanzas, 1);
+    rec_release(&r);
+}
+
+/* The bytes consumed end exactly with the pausing event, including a
+ * partial stanza after it and a pause in open(). */
+static void pause_reports_bytes_used(void **state)
+{
+    (void)state;
+    struct rec r;
+    rec_init(&r, NULL);
+    r.pause_on = "auth";
+    static const char a[] = HDR " <auth/>\n<message><bo";
+    size_t used = 0;
+    assert_int_equal(xml_stream_feed_some(r.xs, a, strlen(a), &used), 0);
+    assert_int_equal(used, strlen(HDR " <auth/>"));
+    assert_int_equal(r.pauses, 1);
+    assert_string_equal(r.log.data, OPEN_LINE "stanza <auth/>\n");
+    /* paused: no parser held, nothing to compact */
+    assert_false(xml_stream_has_parser(r.xs));
+    assert_false(xml_stream_compact(r.xs));
+    /* the namespace declarations of the root still apply */
+    assert_string_equal(xml_stream_default_ns(r.xs), XML_NS_CLIENT);
+    static const char b[] = "\n<message><body>x</body></message>";
+    assert_int_equal(xml_stream_feed_some(r.xs, b, strlen(b), &used), 0);
+    assert_int_equal(used, strlen(b));
+    assert_int_equal(r.stanzas, 2);
+    assert_non_null(strstr(r.log.data, "stanza <message><body>x</body></message>\n"));
+    assert_true(xml_stream_compact(r.xs));
+    rec_release(&r);
+
+    /* in open(): the stanzas wait for the next feed */
+    rec_init(&r, NULL);
+    r.pause_on_open = true;
+    static const char c[] = HDR "<a/><b/>";
+    assert_int_equal(xml_stream_feed_some(r.xs, c, strlen(c), &used), 0);
+    assert_int_equal(used, strlen(HDR));
+    assert_int_equal(r.stanzas, 0);
+    r.pause_on_open = false;
+    assert_int_equal(xml_stream_feed_some(r.xs, c + used, strlen(c) - used, &used), 0);
+    assert_int_equal(used, strlen("<a/><b/>"));
+    assert_string_equal(r.log.data, OPEN_LINE "stanza <a/>\nstanza <b/>\n");
+    rec_release(&r);
+
+    /* a pause outside a callback does nothing */
+    rec_init(&r, NULL);
+    static const char d[] = HDR "<a/><z/></stream:stream>";
+    xml_stream_pause(r.xs);
+    assert_int_equal(xml_stream_feed_some(r.xs, d, strlen(HDR), &used), 0);
+    assert_int_equal(used, strlen(HDR));
+    xml_stream_pause(r.xs);
+    assert_int_equal(xml_stream_feed_some(r.xs, d + used, strlen(d) - used, &used), 0);
+    assert_int_equal(used, strlen(d) - strlen(HDR));
+    assert_string_equal(r.log.data, OPEN_LINE "stanza <a/>\nstanza <z/>\nclose\n");
+    rec_release(&r);
+
+    /* xml_stream_feed() parses on after a pause, losing nothing */
+    rec_init(&r, NULL);
+    r.pause_on = "a";
+    static const char e[] = HDR "<a/><b/><a/><c>t</c>";
+    assert_int_equal(xml_stream_feed(r.xs, e, strlen(e)), 0);
+    assert_int_equal(r.pauses, 2);
+    assert_string_equal(r.log.data, OPEN_LINE "stanza <a/>\nstanza <b/>\n"
+                        "stanza <a/>\nstanza <c>t</c>\n");
+    rec_release(&r);
+}
+
+/* The limits are exact for the stanza after a pause (its bytes counted
+ * from the re-primed parser), and errors after a pause are reported. */
+static void pause_keeps_limits_exact(void **state)
+{
+    (void)state;
+    char *st = stanza_of(200);
+    struct buf in = BUF_INIT;
+    buf_puts(&in, HDR "<auth/>");
+    buf_puts(&in, st);
+    for (size_t limit = 199; limit <= 200; limit++) {
+        struct xml_limits lim = { limit, 0, 0 };
+        unsigned pauses;
+        char *got = run_paused(in.data, in.len, in.len, &lim, "auth", false, &pauses);
+        assert_int_equal(pauses, 1);
+        if (limit == 200)
+            assert_non_null(strstr(got, "stanza <message>"));
+        else
+            assert_non_null(strstr(got, "stanza <auth/>\nerror 3 "));
+        free(got);
+    }
+    buf_release(&in);
+    free(st);
+
+    static const char bad[] = HDR "<auth/><a><!-- c --></a>";
+    unsigned pauses;
+    char *got = run_paused(bad, strlen(bad), strlen(bad), NULL, "auth", false, &pauses);
+    assert_non_null(strstr(got, "stanza <auth/>\nerror 2 "));
+    free(got);
+}
+
 /* parse -> serialize -> parse gives the same tree (as text) */
 static void round_trip(void **state)
 {
@@ -727,6 +961,10 @@ int main(void)
         cmocka_unit_test(compact_is_transparent),
         cmocka_unit_test(compact_refused_inside_callback),
         cmocka_unit_test(close_and_after),
+        cmocka_unit_test(pause_resumes_where_it_stopped),
+        cmocka_unit_test(pause_then_restart),
+        cmocka_unit_test(pause_reports_bytes_used),
+        cmocka_unit_test(pause_keeps_limits_exact),
         cmocka_unit_test(round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
