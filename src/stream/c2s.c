@@ -142,7 +142,8 @@ struct c2s {
     struct server *srv;
     struct c2s *prev, *next;    /* srv->conns */
     unsigned long long id;
-    struct bufferevent *bev;    /* socket, or the TLS filter over it */
+    struct bufferevent *bev;    /* socket, TLS on the socket, or TLS filter over
+                                 * the socket (with the read shaper) */
     struct xml_stream *xs;
     struct event *tmo;          /* negotiation deadline, then close polling */
     struct c2s_neg *neg;        /* negotiation state, until bound: neg_of() */
@@ -1613,6 +1614,55 @@ static void handle_starttls(struct c2s *c)
     c->tls_pending = true;
 }
 
+/* The TLS layer straight on the socket, as for direct TLS, instead of a
+ * filter over the plaintext bufferevent: one bufferevent and two evbuffers
+ * per session instead of two and four (issue 7: ~1 KiB per idle TLS
+ * session).  Only when the plaintext bufferevent holds nothing more: its
+ * output (<proceed/>) is written here, synchronously, and its input was
+ * just emptied.  RFC 6120 §5.4.3.3: after <proceed/> the next bytes on the
+ * wire are the client's ClientHello, which is still in the socket and is
+ * read by the new bufferevent.  Returns NULL (nothing changed but some of
+ * the output possibly written, which the filter then continues) when the
+ * socket takes no more right now or failed: the caller falls back to the
+ * filter, which sends the rest first. */
+static struct bufferevent *tls_on_socket(struct c2s *c, SSL *ssl)
+{
+    struct bufferevent *pb = c->bev;
+    evutil_socket_t fd = bufferevent_getfd(pb);
+    struct evbuffer *out = bufferevent_get_output(pb);
+    /* With the read shaper (limits.shaper_rate) the filter stays: the
+     * socket-mode TLS bufferevent of libevent 2.1, stopped by its rate
+     * limit in the middle of a TLS record, only waits for the socket when
+     * the bucket refills, and the rest of the record, already inside
+     * OpenSSL, would wait for the client's next bytes.  A filter reads
+     * what OpenSSL holds whenever reading resumes, and the shaper on the
+     * plaintext bufferevent under it counts the bytes on the wire. */
+    if (c->srv->shaper || fd < 0 || evbuffer_get_length(bufferevent_get_input(pb)) > 0)
+        return NULL;
+    /* A socket bufferevent keeps the start of its output frozen except
+     * while its own write callback drains it: do as that callback does. */
+    bool flushed = true;
+    evbuffer_unfreeze(out, 1);
+    while (flushed && evbuffer_get_length(out) > 0)
+        flushed = evbuffer_write(out, fd) > 0;  /* EAGAIN, or an error the filter reports */
+    evbuffer_freeze(out, 1);
+    if (!flushed)
+        return NULL;
+    struct bufferevent *tb = bufferevent_openssl_socket_new(
+        c->srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    /* Only fails on out-of-memory, and would then have freed ssl and
+     * closed fd (BEV_OPT_CLOSE_ON_FREE): nothing to fall back on. */
+    PL_ASSERT(tb != NULL);
+    /* Detach the fd so that freeing the plaintext bufferevent (opened
+     * with BEV_OPT_CLOSE_ON_FREE) does not close it: libevent 2.1's
+     * socket destructor closes only an fd >= 0. */
+    bufferevent_disable(pb, EV_READ | EV_WRITE);
+    bufferevent_setfd(pb, -1);
+    bufferevent_free(pb);
+    return tb;
+}
+
 /* Runs after the read that carried <starttls/>: bytes that followed it in
  * plaintext are discarded (they could be an injection attack), the parser
  * starts over and TLS takes over the socket. */
@@ -1624,9 +1674,11 @@ static void start_tls(struct c2s *c)
     xml_stream_reset(c->xs);
     c->state = C2S_WAIT_HEADER;
     SSL *ssl = tls_ssl_new(c->srv->tls);
-    struct bufferevent *tb = bufferevent_openssl_filter_new(
-        c->srv->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    struct bufferevent *tb = tls_on_socket(c, ssl);
+    if (!tb)
+        tb = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
+                                            BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (!tb) {
         SSL_free(ssl);
         c2s_close(c, "internal-server-error", "cannot start TLS");
@@ -2917,7 +2969,7 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
     srv->conns = c;
     srv->nconns++;
 
-    if (c->direct_tls) {
+    if (c->direct_tls && !srv->shaper) {
         SSL *ssl = tls_ssl_new(srv->tls);
         c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -2925,6 +2977,20 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
     } else {
         c->bev = bufferevent_socket_new(srv->base, fd,
                                         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        /* The read shaper goes on the plaintext socket bufferevent: TLS
+         * over it is a filter (see tls_on_socket() for why). */
+        if (srv->shaper)
+            bufferevent_set_rate_limit(c->bev, srv->shaper);
+        if (c->direct_tls) {
+            SSL *ssl = tls_ssl_new(srv->tls);
+            struct bufferevent *tb = bufferevent_openssl_filter_new(
+                srv->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+            /* Only fails on out-of-memory (ssl is then freed). */
+            PL_ASSERT(tb != NULL);
+            c->bev = tb;
+            c->tls = true;
+        }
     }
     c->xs = xml_stream_new(&(struct xml_limits){ conf->limits.max_stanza_size,
                                                  conf->limits.max_depth,
@@ -2938,8 +3004,6 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
         struct timeval it = { conf->limits.idle_timeout, 0 };
         bufferevent_set_timeouts(c->bev, &it, NULL);
     }
-    if (srv->shaper)
-        bufferevent_set_rate_limit(c->bev, srv->shaper);
     log_debug("c2s %llu: connection from %s", c->id, c2s_peer(c));
 
     unsigned max = conf->limits.max_connections_per_ip;
