@@ -44,6 +44,7 @@ struct router *router_new(void)
         hashmap_init(&r->stream_features[t]);
     hashmap_init(&r->preauth);
     hashmap_init(&r->services);
+    hashmap_init(&r->lookups);
     return r;
 }
 
@@ -98,6 +99,11 @@ void router_free(struct router *r)
         free_feature_map(&r->stream_features[t]);
     free_iq_map(&r->preauth);
     free_service_map(&r->services);
+    const char *lk;
+    void *lv;
+    for (size_t i = 0; hashmap_next(&r->lookups, &i, &lk, &lv);)
+        free(lv);               /* none left once storage has drained */
+    hashmap_release(&r->lookups);
     hooks_release(&r->hooks);
     free(r);
 }
@@ -638,10 +644,45 @@ struct lookup {
     bool redelivery;
 };
 
+/* Stanzas to one account waiting for its lookup, per bare JID.  While any
+ * wait, a later stanza to that account queues behind them through the
+ * same (first in, first out) storage queue even if the account has come
+ * online meanwhile: RFC 6120 §10.1, stanzas from one entity to another in
+ * order (a login during a burst, or MAM releasing held messages, would
+ * otherwise let later ones overtake). */
+struct lookup_count {
+    unsigned n;
+    char bare[];                /* the map key */
+};
+
+static void lookups_inc(struct router *r, const char *bare)
+{
+    struct lookup_count *c = hashmap_get(&r->lookups, bare);
+    if (!c) {
+        size_t n = strlen(bare) + 1;
+        c = pl_malloc(sizeof(*c) + n);
+        memcpy(c->bare, bare, n);
+        c->n = 0;
+        hashmap_put(&r->lookups, c->bare, c);
+    }
+    c->n++;
+}
+
+static void lookups_dec(struct router *r, const char *bare)
+{
+    struct lookup_count *c = hashmap_get(&r->lookups, bare);
+    PL_ASSERT(c && c->n > 0);
+    if (--c->n == 0) {
+        hashmap_del(&r->lookups, c->bare);
+        free(c);
+    }
+}
+
 static void lookup_done(const struct store_result *res, void *ud)
 {
     struct lookup *l = ud;
     struct server *srv = l->srv;
+    lookups_dec(srv->router, l->to->bare);
     /* Also while the server stops: the messages stream management
      * re-routes when the sessions end (XEP-0198 §4) come this way, and
      * storage still runs what is submitted until store_close() (the
@@ -674,7 +715,10 @@ static void route_local_user(struct server *srv, struct stanza *st, struct jid *
                              bool redelivery)
 {
     struct account *acc = sm_account(srv, to->bare);
-    if (acc) {
+    /* A redelivery is older than anything now in a lookup, and its account
+     * is known to exist (it had a session, or MAM held the message after
+     * the lookup): no second lookup, which would let later stanzas pass. */
+    if (redelivery || (acc && !hashmap_get(&srv->router->lookups, to->bare))) {
         route_to_account(srv, st, to, acc, redelivery);
         jid_free(to);
         return;
@@ -683,13 +727,14 @@ static void route_local_user(struct server *srv, struct stanza *st, struct jid *
      * is ignored either way (§8.5.1, §8.5.2.2.2); subscription presence
      * and probes need to know whether the account exists (the roster
      * module stores or answers them through HOOK_STANZA_IN). */
-    if (kind_of(st) == ST_PRESENCE) {
+    if (!acc && kind_of(st) == ST_PRESENCE) {
         const char *pt = type_of(st, "available");
         if (is(pt, "available") || is(pt, "unavailable") || is(pt, "error")) {
             jid_free(to);
             return;
         }
     }
+    lookups_inc(srv->router, to->bare);
     struct lookup *l = pl_malloc(sizeof(*l));
     l->srv = srv;
     l->st = stanza_ref(st);

@@ -96,6 +96,8 @@ struct router {
     struct hooks hooks;
     size_t nsessions;
     struct hashmap services;    /* domain -> struct service_route (local services) */
+    struct hashmap lookups;     /* bare JID -> struct lookup_count: account
+                                   lookups in flight (RFC 6120 §10.1 order) */
 };
 
 struct router *router_new(void);
