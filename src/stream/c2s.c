@@ -2048,6 +2048,22 @@ static bool decode_payload(struct c2s *c, const struct stanza *st, struct buf *o
     return true;
 }
 
+/* The address is locked out after too many failed logins: answers
+ * <temporary-auth-failure/> (SASL1 or SASL2, whichever is under way) and
+ * returns true. */
+static bool refuse_if_locked_out(struct c2s *c)
+{
+    unsigned locked = ratelimit_locked(c->srv->auth_limit, c2s_addr(c), time(NULL));
+    if (!locked)
+        return false;
+    char text[128];
+    snprintf(text, sizeof(text),
+             "too many failed authentication attempts; try again in %u seconds", locked);
+    send_failure(c, "temporary-auth-failure", text);
+    after_failure(c);
+    return true;
+}
+
 static void handle_sasl(struct c2s *c, struct stanza *st)
 {
     const char *name = st->root->name;
@@ -2071,16 +2087,8 @@ static void handle_sasl(struct c2s *c, struct stanza *st)
             neg_of(c)->sasl = NULL;
         }
         sasl2_reset(c);
-        unsigned locked = ratelimit_locked(c->srv->auth_limit, c2s_addr(c), time(NULL));
-        if (locked) {
-            char text[128];
-            snprintf(text, sizeof(text),
-                     "too many failed authentication attempts; try again in %u seconds",
-                     locked);
-            send_failure(c, "temporary-auth-failure", text);
-            after_failure(c);
+        if (refuse_if_locked_out(c))
             return;
-        }
         const char *mech = xml_attr(st->root, "mechanism");
         struct sasl_channel ch = channel_of(c);
         neg_of(c)->sasl = mech ? sasl_new(mech, &ch, c->srv->conf->auth.allow_plain) : NULL;
@@ -2554,16 +2562,8 @@ static void handle_sasl2(struct c2s *c, struct stanza *st)
         sasl2_reset(c);
         neg_of(c)->sasl2 = true;
         neg_of(c)->s2req = stanza_ref(st);
-        unsigned locked = ratelimit_locked(c->srv->auth_limit, c2s_addr(c), time(NULL));
-        if (locked) {
-            char text[128];
-            snprintf(text, sizeof(text),
-                     "too many failed authentication attempts; try again in %u seconds",
-                     locked);
-            send_failure(c, "temporary-auth-failure", text);
-            after_failure(c);
+        if (refuse_if_locked_out(c))
             return;
-        }
         const char *mech = xml_attr(st->root, "mechanism");
         enum fast_cb fm = fast_mech_cb(mech);
         if (fm != FAST_CB_INVALID) {

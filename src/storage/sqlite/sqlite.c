@@ -591,11 +591,10 @@ static struct store_item *item_add(struct store_result *res, size_t *cap)
     return it;
 }
 
-static int kv_list(struct sqlite_db *d, const struct store_args *a,
-                   struct store_result *res)
+/* Steps a bound statement whose rows are (key, value) into res->items. */
+static int collect_pairs(struct sqlite_db *d, sqlite3_stmt *st, const char *what,
+                         struct store_result *res)
 {
-    sqlite3_stmt *st = d->stmt[ST_KV_LIST];
-    bind_area(st, a);
     size_t cap = 0, len;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -606,9 +605,17 @@ static int kv_list(struct sqlite_db *d, const struct store_args *a,
     finish(st);
     if (rc != SQLITE_DONE) {
         items_clear(res);
-        return fail(d, "kv_list", rc);
+        return fail(d, what, rc);
     }
     return STORE_OK;
+}
+
+static int kv_list(struct sqlite_db *d, const struct store_args *a,
+                   struct store_result *res)
+{
+    sqlite3_stmt *st = d->stmt[ST_KV_LIST];
+    bind_area(st, a);
+    return collect_pairs(d, st, "kv_list", res);
 }
 
 static int kv_clear(struct sqlite_db *d, const struct store_args *a)
@@ -660,19 +667,7 @@ static int skv_list(struct sqlite_db *d, const struct store_args *a, struct stor
 {
     sqlite3_stmt *st = d->stmt[ST_SKV_LIST];
     bind_area_key(st, a);
-    size_t cap = 0, len;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_item *it = item_add(res, &cap);
-        it->key = copy_column(st, 0, &len);
-        it->value = copy_column(st, 1, &it->value_len);
-    }
-    finish(st);
-    if (rc != SQLITE_DONE) {
-        items_clear(res);
-        return fail(d, "server_kv_list", rc);
-    }
-    return STORE_OK;
+    return collect_pairs(d, st, "server_kv_list", res);
 }
 
 /* --- logs ----------------------------------------------------------------- */
