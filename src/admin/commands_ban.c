@@ -210,16 +210,19 @@ void ban_cache_free(struct ban_cache *bc)
     cache_unref(bc);
 }
 
-/* Routes or bounces a stanza that waited, and releases it. */
-static void waiter_finish(struct server *srv, struct waiter *w, bool banned)
+/* Routes or bounces a stanza that waited, and releases it and the
+ * recipient's gate it held (router.h). */
+static void waiter_finish(struct server *srv, struct waiter *w, bool banned,
+                          const char *bare)
 {
     if (!srv->stopping) {
         if (banned)
             router_bounce(srv, w->st, "cancel", "service-unavailable",
                           "the recipient cannot receive messages");
         else
-            router_route(srv, w->st);   /* the hooks run again and find the state */
+            router_resume(srv, w->st);  /* the hooks run again and find the state */
     }
+    router_gate_release(srv, bare);
     stanza_unhold(w->st);
     stanza_unref(w->st);
     free(w);
@@ -255,7 +258,7 @@ static void cache_read_done_bare(struct ban_cache *bc, const char *bare, bool ba
     }
     while (w) {
         struct waiter *next = w->next;
-        waiter_finish(bc->srv, w, banned);
+        waiter_finish(bc->srv, w, banned, bare);
         w = next;
     }
 }
@@ -273,9 +276,9 @@ static void cache_read_done(struct server *srv, enum rec_status st,
     struct cache_req *cr = ud;
     struct ban_cache *bc = cr->bc;
     bool banned = st == REC_OK && rec->banned;
-    if (!bc->dead) {
-        cache_read_done_bare(bc, cr->bare, banned);
-    }
+    /* Also when the owner is gone (a reload): the waiters hold their
+     * stanzas and the recipients' gates, and the answer is known. */
+    cache_read_done_bare(bc, cr->bare, banned);
     free(cr->bare);
     free(cr);
     cache_unref(bc);
@@ -320,10 +323,14 @@ int ban_cache_stanza_in(struct ban_cache *bc, struct hook_event *ev)
     struct waiter *w = pl_malloc(sizeof(*w));
     w->st = stanza_ref(st);
     stanza_hold(st);            /* ARCHITECTURE.md principle 5 */
+    w->next = NULL;
+    /* Later stanzas to the user wait in the router (RFC 6120 §10.1). */
+    router_gate_hold(ev->srv, ev->user);
     if (e) {
-        w->next = e->waiters;   /* order among waiters is not kept: the
-                                   router made no promise across a lookup */
-        e->waiters = w;
+        struct waiter **tail = &e->waiters;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = w;
         jid_free(j);
         return HOOK_HANDLED;
     }
@@ -334,7 +341,6 @@ int ban_cache_stanza_in(struct ban_cache *bc, struct hook_event *ev)
     memcpy(e->bare, ev->user, n);
     e->state = ENTRY_LOADING;
     e->forget = false;
-    w->next = NULL;
     e->waiters = w;
     hashmap_put(&bc->entries, e->bare, e);
     struct cache_req *cr = pl_malloc(sizeof(*cr));

@@ -69,6 +69,8 @@ struct waiter {
     enum waiter_kind kind;
     struct stanza *st;
     bool from_client;           /* WAIT_OUT: sent by a session, not the server */
+    struct server *gate_srv;    /* WAIT_IN: the user's gate is held (router.h) */
+    char *gate;                 /* WAIT_IN: the user's bare JID */
 };
 
 /* One user's list, in memory. */
@@ -116,6 +118,11 @@ struct request {
 
 static void waiter_release(struct waiter *w)
 {
+    if (w->gate) {
+        /* After the stanza was resumed (resolve()): later ones follow. */
+        router_gate_release(w->gate_srv, w->gate);
+        free(w->gate);
+    }
     stanza_unhold(w->st);
     stanza_unref(w->st);
     free(w);
@@ -256,8 +263,8 @@ static struct entry *entry_get(struct blocking *b, const char *bare)
     return e;
 }
 
-static void wait_for_list(struct entry *e, enum waiter_kind kind, struct stanza *st,
-                          bool from_client)
+static struct waiter *wait_for_list(struct entry *e, enum waiter_kind kind,
+                                    struct stanza *st, bool from_client)
 {
     struct waiter *w = pl_calloc(1, sizeof(*w));
     w->kind = kind;
@@ -266,6 +273,7 @@ static void wait_for_list(struct entry *e, enum waiter_kind kind, struct stanza 
     w->from_client = from_client;
     *e->wtail = w;
     e->wtail = &w->next;
+    return w;
 }
 
 /* --- refusals ----------------------------------------------------------- */
@@ -712,7 +720,7 @@ static void resolve(struct blocking *b, struct entry *e, struct waiter *w)
         if (w->kind == WAIT_OUT)
             router_route_out(srv, NULL, st);
         else
-            router_route(srv, st);
+            router_resume(srv, st);     /* it holds the gate */
         return;
     }
     if (!e->loaded) {
@@ -728,7 +736,7 @@ static void resolve(struct blocking *b, struct entry *e, struct waiter *w)
         if (blocklist_blocks_str(&e->list, from))
             refuse_in(srv, st);
         else
-            router_route(srv, st); /* the hooks run again and find the list */
+            router_resume(srv, st); /* the hooks run again and find the list */
         break;
     case WAIT_OUT: {
         struct jid *fj = from ? jid_parse(from) : NULL;
@@ -822,7 +830,11 @@ static enum hook_result on_stanza_in(struct hook_event *ev, void *ud)
     if (!e)
         return HOOK_CONTINUE;
     if (!e->loaded) {
-        wait_for_list(e, WAIT_IN, st, false);
+        /* Later stanzas to the user wait behind this one (RFC 6120 §10.1). */
+        struct waiter *w = wait_for_list(e, WAIT_IN, st, false);
+        w->gate_srv = ev->srv;
+        w->gate = pl_strdup(ev->user);
+        router_gate_hold(ev->srv, ev->user);
         return HOOK_HANDLED;
     }
     if (!blocklist_blocks_str(&e->list, from))

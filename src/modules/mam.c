@@ -57,8 +57,6 @@ struct mam_state {
     bool dead;
     char *host;
     struct hashmap prefs;       /* bare JID -> struct mam_prefs * (bound users) */
-    struct hashmap waiting;     /* bare JID -> struct in_queue: messages held
-                                   for a decision, in arrival order */
     struct event *expire;       /* retention timer, NULL when off */
     unsigned retention;
     struct server *srv;
@@ -76,8 +74,6 @@ static void state_unref(struct mam_state *ms)
         free((char *)k);
     }
     hashmap_release(&ms->prefs);
-    PL_ASSERT(ms->waiting.count == 0);     /* each held message holds a reference */
-    hashmap_release(&ms->waiting);
     free(ms->host);
     free(ms);
 }
@@ -328,86 +324,31 @@ static struct stanza *incoming_copy(struct mam_state *ms, struct server *srv,
  * referenced - because its stanza id must agree with the decision; then
  * the stamped (or not) copy is routed once more with router_redeliver(),
  * which runs the other hooks and the delivery rules but tells this
- * module (ev->redelivery) that the archiving is already done.
+ * module (ev->redelivery) that the archiving is already done.  The
+ * recipient's gate is held meanwhile (router.h): later messages to the
+ * recipient wait in the router, so none can be decided at once and
+ * overtake this one (RFC 6120 §10.1).
  */
 struct pending_in {
     struct mam_state *ms;       /* a reference */
     struct server *srv;
     struct stanza *st;          /* referenced and held */
-    struct jid *user;           /* bare */
+    struct jid *user;           /* bare; its gate is held */
     struct jid *target;
-    bool decided, archive;
-    struct pending_in *next;    /* the recipient's queue */
 };
-
-/* RFC 6120 §10.1: stanzas from one entity to another are delivered in
- * order.  Decisions complete out of order (one waits for storage, a later
- * one is known at once), so each recipient's held messages form a queue
- * and leave it from the head, each once decided; a message that could be
- * decided at once still queues behind earlier held ones. */
-struct in_queue {
-    struct pending_in *head, **tail;
-    char user[];                /* the map key */
-};
-
-static void pending_in_release(struct pending_in *pi)
-{
-    struct stanza *copy = incoming_copy(pi->ms, pi->srv, pi->st, pi->user->bare,
-                                        jid_dup(pi->user), pi->target, pi->archive);
-    pi->target = NULL;
-    router_redeliver(pi->srv, copy);
-    stanza_unref(copy);
-    stanza_unhold(pi->st);
-    stanza_unref(pi->st);
-    jid_free(pi->user);
-    free(pi);
-}
-
-/* Routes the decided messages at the head of user's queue. */
-static void in_queue_flush(struct mam_state *ms, const char *user)
-{
-    struct in_queue *q = hashmap_get(&ms->waiting, user);
-    if (!q)
-        return;
-    while (q->head && q->head->decided) {
-        struct pending_in *pi = q->head;
-        q->head = pi->next;
-        if (!q->head)
-            q->tail = &q->head;
-        pending_in_release(pi);     /* may route and queue more: q stays */
-        state_unref(ms);
-    }
-    if (!q->head) {
-        hashmap_del(&ms->waiting, q->user);
-        free(q);
-    }
-}
-
-static void in_queue_add(struct mam_state *ms, struct pending_in *pi)
-{
-    struct in_queue *q = hashmap_get(&ms->waiting, pi->user->bare);
-    if (!q) {
-        size_t n = strlen(pi->user->bare) + 1;
-        q = pl_malloc(sizeof(*q) + n);
-        memcpy(q->user, pi->user->bare, n);
-        q->head = NULL;
-        q->tail = &q->head;
-        hashmap_put(&ms->waiting, q->user, q);
-    }
-    *q->tail = pi;
-    q->tail = &pi->next;
-}
 
 static void pending_in_done(struct pending_in *pi, bool archive)
 {
-    pi->decided = true;
-    pi->archive = archive;
-    struct mam_state *ms = pi->ms;
-    char *user = pl_strdup(pi->user->bare);   /* pi may go in the flush */
-    ms->refs++;
-    in_queue_flush(ms, user);
-    free(user);
-    state_unref(ms);
+    struct stanza *copy = incoming_copy(pi->ms, pi->srv, pi->st, pi->user->bare,
+                                        jid_dup(pi->user), pi->target, archive);
+    router_redeliver(pi->srv, copy);
+    stanza_unref(copy);
+    router_gate_release(pi->srv, pi->user->bare);
+    stanza_unhold(pi->st);
+    stanza_unref(pi->st);
+    jid_free(pi->user);
+    state_unref(pi->ms);
+    free(pi);
 }
 
 static void pending_in_roster(struct server *srv, int sub, void *ud)
@@ -470,9 +411,8 @@ static enum hook_result on_stanza_in(struct hook_event *ev, void *ud)
     if (!user || !target)
         archivable = false;
     int quick = archivable ? quick_decision(ms, user, target) : MAM_SKIP;
-    if (quick < 0 || (user && hashmap_get(&ms->waiting, user->bare))) {
-        /* Decide first, stamp after (XEP-0313 §3.5 with XEP-0441 §2);
-         * in order behind the recipient's other held messages. */
+    if (quick < 0) {
+        /* Decide first, stamp after (XEP-0313 §3.5 with XEP-0441 §2). */
         struct pending_in *pi = pl_calloc(1, sizeof(*pi));
         pi->ms = ms;
         ms->refs++;
@@ -481,11 +421,7 @@ static enum hook_result on_stanza_in(struct hook_event *ev, void *ud)
         stanza_hold(st);
         pi->user = user;
         pi->target = target;
-        in_queue_add(ms, pi);
-        if (quick >= 0) {
-            pending_in_done(pi, quick == MAM_ARCHIVE);
-            return HOOK_HANDLED;
-        }
+        router_gate_hold(ev->srv, user->bare);
         struct mam_prefs *p = hashmap_get(&ms->prefs, user->bare);
         if (p)
             pending_in_decide(pi, p);       /* the roster decides */
@@ -1159,7 +1095,6 @@ static int mam_load(struct pl_module_ctx *m)
     ms->srv = m->srv;
     ms->retention = conf->retention;
     hashmap_init(&ms->prefs);
-    hashmap_init(&ms->waiting);
     m->data = ms;
     pl_hook(m, HOOK_STANZA_IN, on_stanza_in, PRIO_ARCHIVE);
     pl_hook(m, HOOK_STANZA_OUT, on_stanza_out, PRIO_ARCHIVE);

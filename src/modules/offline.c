@@ -98,6 +98,7 @@ struct pending_store {
     long long stamp;
     long long max_rows;
     struct buf value;           /* the stored copy, with <delay/> */
+    bool gate;                  /* the recipient's gate is still held */
     struct pending_store *next; /* the recipient's queue */
 };
 
@@ -165,6 +166,10 @@ static void stored(const struct store_result *res, void *ud)
         log_error("offline: storing a message failed during shutdown (status %d)",
                   res->status);
     }
+    /* Later messages to the recipient may go on (a flush started above
+     * holds them back as it needs: on_stanza_in()). */
+    if (p->gate)
+        router_gate_release(p->srv, p->to->bare);
     pending_free(p);
 }
 
@@ -184,9 +189,12 @@ static void ban_checked(void *ud, bool banned, const char *reason)
         q->tail = &q->head;
     q->checking = false;
     os->refs++;                 /* p (and its reference) may go below */
+    struct server *srv = p->srv;
+    char *release = NULL;       /* the gate to release once q is left alone */
     if (banned && !p->srv->stopping) {
         router_bounce(p->srv, p->st, "cancel", "service-unavailable",
                       "the recipient cannot receive messages");
+        release = pl_strdup(p->to->bare);
         pending_free(p);
     } else {
         struct store_log_append_args a = {
@@ -196,9 +204,22 @@ static void ban_checked(void *ud, bool banned, const char *reason)
             .max_rows = p->max_rows, .need_account = true,
         };
         store_log_append(p->srv->store, &a, stored, p);
+        /* Storage runs requests in submission order, so a flush that
+         * starts from now on reads this row: unless the recipient is
+         * available already (its flush may have read the store before
+         * this append), later messages need not wait for the commit, and
+         * a burst to an offline account is committed in batches. */
+        if (!target_session(srv, p->to)) {
+            p->gate = false;
+            release = pl_strdup(p->to->bare);
+        }
     }
     if (!q->running)
         queue_run(os, q);       /* answered later: go on with the next */
+    if (release) {
+        router_gate_release(srv, release);
+        free(release);
+    }
     state_unref(os);
 }
 
@@ -277,6 +298,12 @@ static enum hook_result on_offline_message(struct hook_event *ev, void *ud)
     p->with = from ? pl_strdup(from->bare) : NULL;
     p->to = to;
     jid_free(from);
+    /* Until the append is submitted, or committed when the recipient is
+     * available (ban_checked(), stored()), later messages to the
+     * recipient wait in the router: one that found the recipient online
+     * meanwhile would overtake this one (RFC 6120 §10.1). */
+    router_gate_hold(ev->srv, to->bare);
+    p->gate = true;
     queue_add(p->os, p);
     return HOOK_HANDLED;
 }
@@ -286,6 +313,33 @@ static enum hook_result on_offline_message(struct hook_event *ev, void *ud)
 static bool eligible(const struct session *s)
 {
     return s->presence && s->priority >= 0;
+}
+
+/*
+ * RFC 6120 §10.1 at login: while a flush delivers the stored messages, a
+ * message to the bare JID that would go straight to the session is newer
+ * than those rows, so it is stored behind them and the flush, told so by
+ * stored(), delivers it after them.  Messages arriving later wait in the
+ * router until the row is committed (the gate on_offline_message()
+ * holds).  Not when another session of the account was already eligible:
+ * it had the messages live, and rows exist only by a race.
+ */
+static enum hook_result on_stanza_in(struct hook_event *ev, void *ud)
+{
+    struct pl_module_ctx *m = ud;
+    struct offline_state *os = m->data;
+    struct stanza *st = ev->stanza;
+    if (!ev->user || strcmp(st->root->name, "message") != 0)
+        return HOOK_CONTINUE;
+    struct flush *f = hashmap_get(&os->flushing, ev->user);
+    const char *to = xml_attr(st->root, "to");
+    if (!f || !to || strchr(to, '/') || !mam_offline_storable(st->root))
+        return HOOK_CONTINUE;
+    struct account *acc = sm_account(ev->srv, ev->user);
+    for (struct session *s = acc ? acc->sessions : NULL; s; s = s->next)
+        if (eligible(s) && strcmp(s->jid->full, f->to->full) != 0)
+            return HOOK_CONTINUE;
+    return on_offline_message(ev, ud);
 }
 
 /* The session to deliver to: the one that asked if it is still there and
@@ -453,6 +507,7 @@ static int offline_load(struct pl_module_ctx *m)
     hashmap_init(&os->storing);
     m->data = os;
     pl_hook(m, HOOK_OFFLINE_MESSAGE, on_offline_message, PRIO_OFFLINE);
+    pl_hook(m, HOOK_STANZA_IN, on_stanza_in, PRIO_OFFLINE);
     pl_hook(m, HOOK_USER_AVAILABLE, on_available, PRIO_OFFLINE);
     pl_hook(m, HOOK_PRESENCE_OUT, on_presence_out, PRIO_OFFLINE);
     pl_hook(m, HOOK_USER_UNAVAILABLE, on_gone, PRIO_OFFLINE);

@@ -44,7 +44,7 @@ struct router *router_new(void)
         hashmap_init(&r->stream_features[t]);
     hashmap_init(&r->preauth);
     hashmap_init(&r->services);
-    hashmap_init(&r->lookups);
+    hashmap_init(&r->gates);
     return r;
 }
 
@@ -99,11 +99,9 @@ void router_free(struct router *r)
         free_feature_map(&r->stream_features[t]);
     free_iq_map(&r->preauth);
     free_service_map(&r->services);
-    const char *lk;
-    void *lv;
-    for (size_t i = 0; hashmap_next(&r->lookups, &i, &lk, &lv);)
-        free(lv);               /* none left once storage has drained */
-    hashmap_release(&r->lookups);
+    /* Every hold is released once storage has drained (router.h). */
+    PL_ASSERT(r->gates.count == 0);
+    hashmap_release(&r->gates);
     hooks_release(&r->hooks);
     free(r);
 }
@@ -637,52 +635,105 @@ static void deliver_to_account(struct server *srv, struct stanza *st,
     route_message(srv, st, to, acc, true);
 }
 
+/* --- per-recipient order (router.h, "Per-recipient order") ------------- */
+
+/* How a stanza enters route_local_user(). */
+enum route_mode {
+    ROUTE_NEW,                  /* from a sender: queues behind a held gate */
+    ROUTE_RESUME,               /* held by a module or the gate: passes it */
+    ROUTE_REDELIVER,            /* archiving already decided: passes it */
+};
+
+struct gated {
+    struct stanza *st;          /* referenced and held */
+    struct jid *to;
+    struct gated *next;
+};
+
+struct gate {
+    unsigned holds;
+    bool draining;              /* gate_drain() is on the stack */
+    bool exists;                /* a lookup found the account meanwhile */
+    struct gated *head, **tail;
+    char bare[];                /* the map key */
+};
+
+static struct gate *gate_get(struct router *r, const char *bare)
+{
+    struct gate *g = hashmap_get(&r->gates, bare);
+    if (!g) {
+        size_t n = strlen(bare) + 1;
+        g = pl_calloc(1, sizeof(*g) + n);
+        memcpy(g->bare, bare, n);
+        g->tail = &g->head;
+        hashmap_put(&r->gates, g->bare, g);
+    }
+    return g;
+}
+
+void router_gate_hold(struct server *srv, const char *bare)
+{
+    gate_get(srv->router, bare)->holds++;
+}
+
+static void route_local_user(struct server *srv, struct stanza *st, struct jid *to,
+                             enum route_mode mode);
+
+/* Routes the waiting stanzas while nothing holds the gate; forgets the
+ * gate once it is open and empty.  A stanza routed here may take a hold
+ * again (a lookup, MAM, offline storage): the rest wait for its release. */
+static void gate_drain(struct server *srv, struct gate *g)
+{
+    if (g->draining)
+        return;                 /* the outer call goes on */
+    g->draining = true;
+    while (g->holds == 0 && g->head) {
+        struct gated *w = g->head;
+        g->head = w->next;
+        if (!g->head)
+            g->tail = &g->head;
+        route_local_user(srv, w->st, w->to, ROUTE_RESUME);
+        stanza_unhold(w->st);
+        stanza_unref(w->st);
+        free(w);
+    }
+    g->draining = false;
+    if (g->holds == 0 && !g->head) {
+        hashmap_del(&srv->router->gates, g->bare);
+        free(g);
+    }
+}
+
+void router_gate_release(struct server *srv, const char *bare)
+{
+    struct gate *g = hashmap_get(&srv->router->gates, bare);
+    PL_ASSERT(g && g->holds > 0);
+    if (--g->holds == 0)
+        gate_drain(srv, g);
+}
+
+/* Waits behind the gate's holders; takes 'to'. */
+static void gate_wait(struct gate *g, struct stanza *st, struct jid *to)
+{
+    struct gated *w = pl_malloc(sizeof(*w));
+    w->st = stanza_ref(st);
+    stanza_hold(st);            /* an XEP-0198 ack waits for its turn too */
+    w->to = to;
+    w->next = NULL;
+    *g->tail = w;
+    g->tail = &w->next;
+}
+
 struct lookup {
     struct server *srv;
     struct stanza *st;
     struct jid *to;
-    bool redelivery;
 };
-
-/* Stanzas to one account waiting for its lookup, per bare JID.  While any
- * wait, a later stanza to that account queues behind them through the
- * same (first in, first out) storage queue even if the account has come
- * online meanwhile: RFC 6120 §10.1, stanzas from one entity to another in
- * order (a login during a burst, or MAM releasing held messages, would
- * otherwise let later ones overtake). */
-struct lookup_count {
-    unsigned n;
-    char bare[];                /* the map key */
-};
-
-static void lookups_inc(struct router *r, const char *bare)
-{
-    struct lookup_count *c = hashmap_get(&r->lookups, bare);
-    if (!c) {
-        size_t n = strlen(bare) + 1;
-        c = pl_malloc(sizeof(*c) + n);
-        memcpy(c->bare, bare, n);
-        c->n = 0;
-        hashmap_put(&r->lookups, c->bare, c);
-    }
-    c->n++;
-}
-
-static void lookups_dec(struct router *r, const char *bare)
-{
-    struct lookup_count *c = hashmap_get(&r->lookups, bare);
-    PL_ASSERT(c && c->n > 0);
-    if (--c->n == 0) {
-        hashmap_del(&r->lookups, c->bare);
-        free(c);
-    }
-}
 
 static void lookup_done(const struct store_result *res, void *ud)
 {
     struct lookup *l = ud;
     struct server *srv = l->srv;
-    lookups_dec(srv->router, l->to->bare);
     /* Also while the server stops: the messages stream management
      * re-routes when the sessions end (XEP-0198 §4) come this way, and
      * storage still runs what is submitted until store_close() (the
@@ -690,8 +741,10 @@ static void lookup_done(const struct store_result *res, void *ud)
      * bounced - never dropped here.  Sessions may have appeared (or, when
      * stopping, gone) while we waited: look the account up again. */
     struct account *acc = sm_account(srv, l->to->bare);
+    if (res->status == STORE_OK)
+        gate_get(srv->router, l->to->bare)->exists = true;   /* held: it is there */
     if (acc || res->status == STORE_OK) {
-        route_to_account(srv, l->st, l->to, acc, l->redelivery);
+        route_to_account(srv, l->st, l->to, acc, false);
     } else if (res->status == STORE_NOT_FOUND) {
         /* §8.5.1: no such user. */
         if (kind_of(l->st) == ST_IQ)
@@ -705,6 +758,7 @@ static void lookup_done(const struct store_result *res, void *ud)
         router_bounce(srv, l->st, "wait", "internal-server-error",
                       "storage failure");
     }
+    router_gate_release(srv, l->to->bare);
     stanza_unhold(l->st);
     stanza_unref(l->st);
     jid_free(l->to);
@@ -712,14 +766,19 @@ static void lookup_done(const struct store_result *res, void *ud)
 }
 
 static void route_local_user(struct server *srv, struct stanza *st, struct jid *to,
-                             bool redelivery)
+                             enum route_mode mode)
 {
+    struct gate *g = hashmap_get(&srv->router->gates, to->bare);
+    if (mode == ROUTE_NEW && g && (g->holds || g->head)) {
+        gate_wait(g, st, to);
+        return;
+    }
     struct account *acc = sm_account(srv, to->bare);
-    /* A redelivery is older than anything now in a lookup, and its account
-     * is known to exist (it had a session, or MAM held the message after
-     * the lookup): no second lookup, which would let later stanzas pass. */
-    if (redelivery || (acc && !hashmap_get(&srv->router->lookups, to->bare))) {
-        route_to_account(srv, st, to, acc, redelivery);
+    /* A redelivery's account is known to exist (it had a session, or MAM
+     * held the message after the lookup), as is one a lookup found while
+     * this stanza waited at the gate: no second lookup. */
+    if (acc || mode == ROUTE_REDELIVER || (g && g->exists)) {
+        route_to_account(srv, st, to, acc, mode == ROUTE_REDELIVER);
         jid_free(to);
         return;
     }
@@ -727,24 +786,23 @@ static void route_local_user(struct server *srv, struct stanza *st, struct jid *
      * is ignored either way (§8.5.1, §8.5.2.2.2); subscription presence
      * and probes need to know whether the account exists (the roster
      * module stores or answers them through HOOK_STANZA_IN). */
-    if (!acc && kind_of(st) == ST_PRESENCE) {
+    if (kind_of(st) == ST_PRESENCE) {
         const char *pt = type_of(st, "available");
         if (is(pt, "available") || is(pt, "unavailable") || is(pt, "error")) {
             jid_free(to);
             return;
         }
     }
-    lookups_inc(srv->router, to->bare);
+    router_gate_hold(srv, to->bare);
     struct lookup *l = pl_malloc(sizeof(*l));
     l->srv = srv;
     l->st = stanza_ref(st);
     stanza_hold(st);
     l->to = to;
-    l->redelivery = redelivery;
     store_account_get(srv->store, to->local, to->domain, lookup_done, l);
 }
 
-static void route(struct server *srv, struct stanza *st, bool redelivery)
+static void route(struct server *srv, struct stanza *st, enum route_mode mode)
 {
     const char *to_s = xml_attr(st->root, "to");
     const char *from_s = xml_attr(st->root, "from");
@@ -758,7 +816,7 @@ static void route(struct server *srv, struct stanza *st, bool redelivery)
         } else if (kind_of(st) == ST_MESSAGE && from->local) {
             struct jid *bare = jid_bare(from);
             xml_set_attr(st->arena, st->root, "to", bare->bare);
-            route_local_user(srv, st, bare, redelivery);
+            route_local_user(srv, st, bare, mode);
         }
         jid_free(from);
         return;
@@ -796,17 +854,22 @@ static void route(struct server *srv, struct stanza *st, bool redelivery)
         jid_free(to);
         return;
     }
-    route_local_user(srv, st, to, redelivery);
+    route_local_user(srv, st, to, mode);
 }
 
 void router_route(struct server *srv, struct stanza *st)
 {
-    route(srv, st, false);
+    route(srv, st, ROUTE_NEW);
 }
 
 void router_redeliver(struct server *srv, struct stanza *st)
 {
-    route(srv, st, true);
+    route(srv, st, ROUTE_REDELIVER);
+}
+
+void router_resume(struct server *srv, struct stanza *st)
+{
+    route(srv, st, ROUTE_RESUME);
 }
 
 void router_route_out(struct server *srv, struct session *sender, struct stanza *st)

@@ -96,8 +96,8 @@ struct router {
     struct hooks hooks;
     size_t nsessions;
     struct hashmap services;    /* domain -> struct service_route (local services) */
-    struct hashmap lookups;     /* bare JID -> struct lookup_count: account
-                                   lookups in flight (RFC 6120 §10.1 order) */
+    struct hashmap gates;       /* bare JID -> struct gate (router.c): stanzas
+                                   to that account in order (RFC 6120 §10.1) */
 };
 
 struct router *router_new(void);
@@ -115,6 +115,30 @@ void router_route(struct server *srv, struct stanza *st);
  * Like router_route(), but HOOK_STANZA_IN sees ev.redelivery set, so
  * archives (MAM) do not store it, or stamp it, a second time. */
 void router_redeliver(struct server *srv, struct stanza *st);
+
+/*
+ * Per-recipient order (RFC 6120 §10.1: stanzas from one entity to another
+ * are delivered in the order sent).  Whoever processes a stanza for a
+ * local account asynchronously - the router's account lookup, MAM waiting
+ * for the recipient's preferences, blocking waiting for its list, offline
+ * storage until the row is committed, the offline flush at login - holds
+ * the account's gate meanwhile.  While a gate is held, every later stanza
+ * to that account (bare or full JID) waits in the router, in arrival
+ * order, and is routed when the last hold is released.  The holder itself
+ * continues its stanza with router_resume() or router_redeliver(), which
+ * pass the gate: that stanza is older than everything waiting.
+ *
+ * Every hold must be released exactly once, also when the server stops
+ * or the module is unloaded: a gate never released stops the account's
+ * mail.  'bare' is the account's bare JID.
+ */
+void router_gate_hold(struct server *srv, const char *bare);
+void router_gate_release(struct server *srv, const char *bare);
+
+/* Routes a stanza once more from the start (all hooks), past its
+ * recipient's gate: for a module that held the stanza, and the gate,
+ * while it waited (blocking's list load). */
+void router_resume(struct server *srv, struct stanza *st);
 
 /* Routes a stanza leaving a local user: runs HOOK_STANZA_OUT (blocking,
  * roster, carbons, archive), then router_route() unless a hook handled it.
