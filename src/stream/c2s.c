@@ -75,6 +75,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
 #include "admin/ban.h"
@@ -167,6 +168,7 @@ struct c2s {
     bool hibernating;           /* SM: connection gone, session kept for <resume/> */
     bool overflow;              /* output cap hit: nothing more is written */
     bool sm_paused;             /* reading paused: too many unsettled stanzas */
+    bool tls_filter;            /* bev is a TLS filter over a socket bufferevent */
     /* "ip" (the key for per-address limits) NUL "ip:port" (for logs):
      * one allocation of their size rather than two arrays sized for
      * IPv6 (principle 4); see c2s_addr() and c2s_peer(). */
@@ -275,11 +277,33 @@ const char *c2s_peer(const struct c2s *c)
 
 /* --- output ---------------------------------------------------------------- */
 
+/*
+ * Output leaves in the loop turn that wrote it.  A socket bufferevent (plain
+ * or TLS) writes when its write event fires; left to itself, output added
+ * to an empty buffer adds that event to epoll, the next epoll_wait reports
+ * the socket writable, the write empties the buffer and the event is
+ * removed again: two epoll_ctl calls and a loop turn per delivered
+ * stanza.  Making the write event active instead runs the same callback
+ * after the callbacks already queued in this turn (so everything written
+ * for this stream in the turn goes in one write); when that empties the
+ * buffer, the add and the removal meet in libevent's epoll changelist
+ * and no system call is made.  A socket that is not writable answers
+ * EAGAIN and the bufferevent waits for it as before.  A TLS filter has no
+ * socket event of its own (its underlying bufferevent writes).
+ */
+static void out_kick(struct c2s *c, size_t before)
+{
+    if (before == 0 && !c->tls_filter)
+        event_active(&c->bev->ev_write, EV_WRITE, 1);
+}
+
 static void write_raw(struct c2s *c, const char *data, size_t len)
 {
     if (!c->bev)
         return;
+    size_t before = evbuffer_get_length(bufferevent_get_output(c->bev));
     bufferevent_write(c->bev, data, len);
+    out_kick(c, before);
 }
 
 static void write_str(struct c2s *c, const char *s)
@@ -371,6 +395,7 @@ static void write_frame(struct c2s *c, struct frame *f, const char *to)
     if (!c->bev)
         return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t before = evbuffer_get_length(out);
     struct buf *b = &c->srv->scratch;
     buf_clear(b);
     buf_append(b, f->data, f->split);
@@ -387,6 +412,7 @@ static void write_frame(struct c2s *c, struct frame *f, const char *to)
         buf_append(b, f->data + f->split, tail);
         evbuffer_add(out, b->data, b->len);
     }
+    out_kick(c, before);
     overflow_check(c);
 }
 
@@ -1675,10 +1701,12 @@ static void start_tls(struct c2s *c)
     c->state = C2S_WAIT_HEADER;
     SSL *ssl = tls_ssl_new(c->srv->tls);
     struct bufferevent *tb = tls_on_socket(c, ssl);
-    if (!tb)
+    if (!tb) {
         tb = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
                                             BUFFEREVENT_SSL_ACCEPTING,
                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        c->tls_filter = tb != NULL;
+    }
     if (!tb) {
         SSL_free(ssl);
         c2s_close(c, "internal-server-error", "cannot start TLS");
@@ -2990,6 +3018,7 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
             PL_ASSERT(tb != NULL);
             c->bev = tb;
             c->tls = true;
+            c->tls_filter = true;
         }
     }
     c->xs = xml_stream_new(&(struct xml_limits){ conf->limits.max_stanza_size,
