@@ -23,6 +23,7 @@
 #include "net/listener.h"
 #include "net/ratelimit.h"
 #include "net/tls.h"
+#include "xml/xml.h"
 #include "router/router.h"
 #include "storage/store.h"
 #include "stream/c2s.h"
@@ -104,6 +105,8 @@ struct server *server_new(struct conf *conf, struct buf *err)
     srv->conf = conf;
     srv->started = time(NULL);
     buf_init(&srv->scratch);
+    /* A parser is out only while a stream reads: a few serve the loop. */
+    srv->xml_pool = xml_parser_pool_new(8);
     log_set_level((enum log_level)conf->loglevel);
 
     /* One thread runs the loop; the storage worker hands results back
@@ -294,6 +297,7 @@ void server_free(struct server *srv)
     if (srv->base)
         event_base_free(srv->base);
     buf_release(&srv->scratch);
+    xml_parser_pool_free(srv->xml_pool);
     conf_free(srv->conf);
     free(srv);
 }

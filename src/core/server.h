@@ -46,6 +46,7 @@ struct server {
     size_t nconns;
     unsigned char secret[32];       /* data_dir/secret: keys HMACs (fake salts, ban records) */
     struct buf scratch;             /* serialization scratch (loop thread only) */
+    struct xml_parser_pool *xml_pool;    /* expat parsers for reuse (xml/parser.c) */
     struct ev_token_bucket_cfg *shaper;  /* per-connection read rate, NULL = none */
 };
 

@@ -3025,6 +3025,7 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
                                                  conf->limits.max_depth,
                                                  conf->limits.max_attrs },
                            &parser_cb, c);
+    xml_stream_use_pool(c->xs, srv->xml_pool);
     c->tmo = evtimer_new(srv->base, on_negotiation_timeout, c);
     struct timeval tv = { conf->limits.negotiation_timeout, 0 };
     evtimer_add(c->tmo, &tv);

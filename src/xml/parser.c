@@ -28,7 +28,9 @@
 #include "xml/xml.h"
 
 #include <expat.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "core/buf.h"
 #include "core/mem.h"
@@ -67,6 +69,7 @@ struct xml_stream {
     XML_Parser p;               /* NULL before the first feed, after
                                    compaction, close and errors */
     struct xml_limits lim;
+    struct xml_parser_pool *pool;   /* NULL: parsers are created and freed */
     struct xml_stream_cb cb;
     void *ud;
 
@@ -452,14 +455,83 @@ static void XMLCALL on_skipped_entity(void *ud, const XML_Char *name,
     fail_in_handler(ud, XML_ERR_RESTRICTED, "entity references are not allowed");
 }
 
+/* --- parser stock ----------------------------------------------------------- */
+
+/*
+ * Creating an expat parser costs a dozen allocations, two getenv() calls
+ * and a getrandom() for its hash salt; with idle streams releasing their
+ * parsers (ARCHITECTURE.md principle 4), a server would pay that for
+ * nearly every stanza it reads.  A released parser is instead reset
+ * (XML_ParserReset keeps its buffers, pools and the namespace mode) and
+ * kept for the next stream that needs one.  The stock is small - a
+ * parser is only out between a stream's first byte and the end of its
+ * read - and a parser that took in more than KEEP_MAX_FED bytes (its
+ * buffer may have grown with a large stanza) is freed, not kept.
+ *
+ * Hash salts (expat's defence against hash flooding): a reset parser
+ * would draw a new one from getrandom() at its first parse.  Each use
+ * gets one derived from a per-stock secret instead, by a bijective mix
+ * of the secret and a counter, so salts stay unpredictable to peers and
+ * distinct between parsers.
+ */
+#define KEEP_MAX_FED 16384
+
+struct xml_parser_pool {
+    unsigned n, max;
+    uint64_t key, uses;
+    XML_Parser p[];
+};
+
+struct xml_parser_pool *xml_parser_pool_new(unsigned max)
+{
+    struct xml_parser_pool *pool = pl_calloc(1, sizeof(*pool) + max * sizeof(XML_Parser));
+    pool->max = max;
+    if (getrandom(&pool->key, sizeof(pool->key), 0) != (ssize_t)sizeof(pool->key))
+        pool->key = 0;          /* then salts fall back to expat's own draw */
+    return pool;
+}
+
+void xml_parser_pool_free(struct xml_parser_pool *pool)
+{
+    if (!pool)
+        return;
+    for (unsigned i = 0; i < pool->n; i++)
+        XML_ParserFree(pool->p[i]);
+    free(pool);
+}
+
+/* splitmix64's finaliser: a bijection that scatters consecutive inputs. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static XML_Parser pool_take(struct xml_parser_pool *pool)
+{
+    XML_Parser p = pool->n ? pool->p[--pool->n] : XML_ParserCreateNS("UTF-8", ' ');
+    PL_ASSERT(p != NULL);
+    if (pool->key) {
+        unsigned long salt = (unsigned long)mix64(pool->key + pool->uses++);
+        XML_SetHashSalt(p, salt ? salt : 1);    /* 0 means "draw one" */
+    }
+    return p;
+}
+
 /* --- parser lifecycle ---------------------------------------------------- */
 
 static void free_parser(struct xml_stream *xs)
 {
-    if (xs->p) {
+    if (!xs->p)
+        return;
+    struct xml_parser_pool *pool = xs->pool;
+    if (pool && pool->n < pool->max && xs->fed <= KEEP_MAX_FED &&
+        XML_ParserReset(xs->p, "UTF-8"))
+        pool->p[pool->n++] = xs->p;
+    else
         XML_ParserFree(xs->p);
-        xs->p = NULL;
-    }
+    xs->p = NULL;
 }
 
 /* Synthetic header for a re-primed parser: the root's namespace
@@ -502,8 +574,12 @@ static void new_parser(struct xml_stream *xs)
     /* an idle stream (compacted) has no parser and no document arena */
     /* "UTF-8" overrides any encoding declaration: RFC 6120 §11.6 allows
      * nothing else, and a UTF-16 BOM or Latin-1 bytes become errors */
-    xs->p = XML_ParserCreateNS("UTF-8", ' ');
-    PL_ASSERT(xs->p != NULL);
+    if (xs->pool) {
+        xs->p = pool_take(xs->pool);
+    } else {
+        xs->p = XML_ParserCreateNS("UTF-8", ' ');
+        PL_ASSERT(xs->p != NULL);
+    }
     XML_SetUserData(xs->p, xs);
     XML_SetElementHandler(xs->p, on_start, on_end);
     XML_SetCharacterDataHandler(xs->p, on_chars);
@@ -579,6 +655,12 @@ struct xml_stream *xml_stream_new(const struct xml_limits *limits,
     xs->ud = ud;
     buf_init(&xs->text);
     return xs;
+}
+
+void xml_stream_use_pool(struct xml_stream *xs, struct xml_parser_pool *pool)
+{
+    PL_ASSERT(!xs->p);
+    xs->pool = pool;
 }
 
 void xml_stream_free(struct xml_stream *xs)

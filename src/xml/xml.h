@@ -144,6 +144,12 @@ enum xml_error {
     XML_ERR_INVALID_NAMESPACE,  /* root is not stream:stream in XML_NS_STREAM */
 };
 
+/* A stock of expat parsers ready for reuse, shared by the streams of one
+ * server (parser.c explains why).  Loop thread only. */
+struct xml_parser_pool;
+struct xml_parser_pool *xml_parser_pool_new(unsigned max);
+void xml_parser_pool_free(struct xml_parser_pool *pool);
+
 struct xml_limits {
     size_t max_stanza_bytes;    /* bytes of one top-level child, tags included */
     unsigned max_depth;         /* element depth inside a stanza (stanza = 1) */
@@ -168,6 +174,9 @@ struct xml_stream;
 
 struct xml_stream *xml_stream_new(const struct xml_limits *limits,
                                   const struct xml_stream_cb *cb, void *ud);
+/* Takes its expat parsers from 'pool' and gives them back to it (the
+ * pool must outlive the stream).  Call before the first feed. */
+void xml_stream_use_pool(struct xml_stream *xs, struct xml_parser_pool *pool);
 void xml_stream_free(struct xml_stream *xs);
 /* Feeds bytes; callbacks run inside.  Returns 0, or -1 after an error
  * callback.  A callback may call xml_stream_reset() (stream restart after

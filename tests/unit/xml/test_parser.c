@@ -675,6 +675,53 @@ static void compact_is_transparent(void **state)
     free(st);
 }
 
+/* Streams sharing a parser stock: each compaction gives the parser back
+ * (reset), each feed takes one (perhaps the other stream's last one), and
+ * the transcripts are those of streams with parsers of their own - also
+ * after a stream failed, since a failed parser goes back to the stock. */
+static void pooled_parsers_are_transparent(void **state)
+{
+    (void)state;
+    static const char a_in[] = HDR "<message to='a@b'><body>x</body></message> <iq/>"
+                               "<presence><show>away</show></presence></stream:stream>";
+    static const char b_in[] = "<s:stream xmlns:s='http://etherx.jabber.org/streams' "
+                               "xmlns='jabber:server'><db:r xmlns:db='urn:db'>k</db:r> <a/>";
+    static const char bad[] = HDR "<a></b>";
+    char *a_want = run(a_in, strlen(a_in), NULL, FEED_BYTES, NULL);
+    char *b_want = run(b_in, strlen(b_in), NULL, FEED_BYTES, NULL);
+    struct xml_parser_pool *pool = xml_parser_pool_new(1);
+
+    struct rec f;
+    rec_init(&f, NULL);
+    xml_stream_use_pool(f.xs, pool);
+    assert_int_equal(xml_stream_feed(f.xs, bad, strlen(bad)), -1);
+    rec_release(&f);            /* its parser, in error, goes to the stock */
+
+    struct rec a, b;
+    rec_init(&a, NULL);
+    rec_init(&b, NULL);
+    xml_stream_use_pool(a.xs, pool);
+    xml_stream_use_pool(b.xs, pool);
+    size_t na = strlen(a_in), nb = strlen(b_in);
+    for (size_t i = 0; i < na || i < nb; i++) {
+        if (i < na) {
+            assert_int_equal(xml_stream_feed(a.xs, a_in + i, 1), 0);
+            xml_stream_compact(a.xs);
+        }
+        if (i < nb) {
+            assert_int_equal(xml_stream_feed(b.xs, b_in + i, 1), 0);
+            xml_stream_compact(b.xs);
+        }
+    }
+    assert_string_equal(a.log.data, a_want);
+    assert_string_equal(b.log.data, b_want);
+    rec_release(&a);
+    rec_release(&b);
+    xml_parser_pool_free(pool);
+    free(a_want);
+    free(b_want);
+}
+
 static void compact_refused_inside_callback(void **state)
 {
     (void)state;
@@ -960,6 +1007,7 @@ int main(void)
         cmocka_unit_test(reset_keeps_limits_exact),
         cmocka_unit_test(compact_is_transparent),
         cmocka_unit_test(compact_refused_inside_callback),
+        cmocka_unit_test(pooled_parsers_are_transparent),
         cmocka_unit_test(close_and_after),
         cmocka_unit_test(pause_resumes_where_it_stopped),
         cmocka_unit_test(pause_then_restart),
