@@ -239,7 +239,10 @@ int jid_prep_domain(const char *in, char out[JID_PART_MAX + 1])
     return 0;
 }
 
-/* Builds the single heap block from already prepared parts. */
+/* Builds the single heap block from already prepared parts:
+ * "local\0" "bare\0" "full\0".  The domain is the tail of the bare JID
+ * and the resource the tail of the full one, so neither is stored twice
+ * (a session keeps its JID for its lifetime; principle 4). */
 static struct jid *build(const char *local, const char *domain, const char *resource)
 {
     size_t ll = local ? strlen(local) : 0;
@@ -247,8 +250,8 @@ static struct jid *build(const char *local, const char *domain, const char *reso
     size_t rl = resource ? strlen(resource) : 0;
     size_t bare_len = (local ? ll + 1 : 0) + dl;
     size_t full_len = bare_len + (resource ? rl + 1 : 0);
-    size_t size = sizeof(struct jid) + (ll + 1) + (dl + 1) + (rl + 1) +
-                  (bare_len + 1) + (full_len + 1);
+    size_t size = sizeof(struct jid) + (local ? ll + 1 : 0) + (bare_len + 1) +
+                  (full_len + 1);
     struct jid *j = pl_malloc(size);
     char *p = (char *)(j + 1);
 
@@ -258,15 +261,6 @@ static struct jid *build(const char *local, const char *domain, const char *reso
         j->local = p;
         p += ll + 1;
     }
-    memcpy(p, domain, dl + 1);
-    j->domain = p;
-    p += dl + 1;
-    j->resource = NULL;
-    if (resource) {
-        memcpy(p, resource, rl + 1);
-        j->resource = p;
-        p += rl + 1;
-    }
     char *bare = p;
     if (local) {
         memcpy(p, local, ll);
@@ -274,14 +268,17 @@ static struct jid *build(const char *local, const char *domain, const char *reso
         *p++ = '@';
     }
     memcpy(p, domain, dl + 1);
+    j->domain = p;
     p += dl + 1;
     j->bare = bare;
     char *full = p;
     memcpy(p, bare, bare_len);
     p += bare_len;
+    j->resource = NULL;
     if (resource) {
         *p++ = '/';
         memcpy(p, resource, rl);
+        j->resource = p;
         p += rl;
     }
     *p = '\0';

@@ -120,7 +120,8 @@ struct rmod;
 
 struct roster {
     struct rmod *mod;
-    char *user;                 /* bare JID, key of mod->rosters */
+    char *user;                 /* bare JID, key of mod->rosters; this
+                                   and 'local' live after the struct */
     char *local;                /* its localpart (for store.h) */
     bool ready;                 /* loaded */
     bool failed;                /* a load request failed */
@@ -566,6 +567,7 @@ static void send_current_presence(struct roster *r, const char *contact)
         if (!s->presence)
             continue;
         struct stanza *c = stanza_copy(s->presence);
+        xml_set_attr(c->arena, c->root, "from", s->jid->full);  /* router.h */
         xml_set_attr(c->arena, c->root, "to", contact);
         send_out(r->mod, c);
     }
@@ -636,8 +638,6 @@ static void roster_free(struct roster *r)
         r->ops = op->next;
         op_fail(r->mod, op);
     }
-    free(r->user);
-    free(r->local);
     free(r->last);
     free(r);
 }
@@ -741,10 +741,13 @@ static struct roster *roster_get(struct rmod *mod, const char *user)
         jid_free(j);
         return NULL;
     }
-    r = pl_calloc(1, sizeof(*r));
+    /* One allocation with both strings: a roster stays for as long as
+     * the account has a session (principle 4). */
+    size_t ulen = strlen(j->bare) + 1, llen = strlen(j->local) + 1;
+    r = pl_calloc(1, sizeof(*r) + ulen + llen);
     r->mod = mod;
-    r->user = pl_strdup(j->bare);
-    r->local = pl_strdup(j->local);
+    r->user = memcpy((char *)(r + 1), j->bare, ulen);
+    r->local = memcpy(r->user + ulen, j->local, llen);
     jid_free(j);
     hashmap_init(&r->items);
     r->ops_tail = &r->ops;
@@ -1269,6 +1272,7 @@ static void op_probe(struct roster *r, struct op *op)
         } else {
             /* Rule 4: the full XML of the last broadcast, its own id. */
             struct stanza *c = stanza_copy(s->presence);
+            xml_set_attr(c->arena, c->root, "from", s->jid->full);  /* router.h */
             xml_set_attr(c->arena, c->root, "to", prober);
             send_out(r->mod, c);
         }

@@ -45,6 +45,7 @@ struct router *router_new(void)
     hashmap_init(&r->preauth);
     hashmap_init(&r->services);
     hashmap_init(&r->gates);
+    r->empty_presence = stanza_new(XML_NS_CLIENT, "presence");
     return r;
 }
 
@@ -103,6 +104,7 @@ void router_free(struct router *r)
     PL_ASSERT(r->gates.count == 0);
     hashmap_release(&r->gates);
     hooks_release(&r->hooks);
+    stanza_unref(r->empty_presence);
     free(r);
 }
 

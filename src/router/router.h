@@ -56,7 +56,9 @@ struct session {
     struct jid *jid;            /* full JID, owned */
     struct account *account;
     struct session *next;       /* sibling resources */
-    struct stanza *presence;    /* last broadcast presence, NULL = unavailable */
+    struct stanza *presence;    /* last broadcast presence, NULL = unavailable;
+                                   'from' may be missing (sm.c presence_keep()):
+                                   whoever sends it on sets s->jid->full */
     int priority;               /* from that presence, -128..127 */
     bool roster_interested;     /* requested the roster: an "interested
                                    resource" (RFC 6121 §2.2), gets pushes;
@@ -68,9 +70,9 @@ struct session {
 
 /* The sessions of one bare JID. */
 struct account {
-    char *bare;                 /* key, owned */
     struct session *sessions;
     size_t nsessions;
+    char bare[];                /* key; in the same allocation */
 };
 
 /* When a stream feature is offered (RFC 6120 §4.3.2). */
@@ -98,6 +100,8 @@ struct router {
     struct hashmap services;    /* domain -> struct service_route (local services) */
     struct hashmap gates;       /* bare JID -> struct gate (router.c): stanzas
                                    to that account in order (RFC 6120 §10.1) */
+    struct stanza *empty_presence; /* <presence/>, shared by every session
+                                      whose last presence has no content */
 };
 
 struct router *router_new(void);

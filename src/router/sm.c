@@ -60,8 +60,9 @@ struct session *sm_bind(struct server *srv, struct c2s *c2s, struct jid *jid)
     }
     struct account *acc = sm_account(srv, jid->bare);
     if (!acc) {
-        acc = pl_calloc(1, sizeof(*acc));
-        acc->bare = pl_strdup(jid->bare);
+        size_t len = strlen(jid->bare) + 1;
+        acc = pl_calloc(1, sizeof(*acc) + len);
+        memcpy(acc->bare, jid->bare, len);
         hashmap_put(&r->accounts, acc->bare, acc);
     }
     struct session *s = pl_calloc(1, sizeof(*s));
@@ -163,7 +164,6 @@ void sm_unbind(struct server *srv, struct session *s)
     r->nsessions--;
     if (!acc->sessions) {
         hashmap_del(&r->accounts, acc->bare);
-        free(acc->bare);
         free(acc);
     }
     hashmap_release(&s->directed);
@@ -188,6 +188,23 @@ static int parse_priority(const struct stanza *st)
     return (int)v;
 }
 
+/* What a session keeps of its available presence for its lifetime (to
+ * answer probes, tell new contacts, read its caps).  Principle 4: a copy
+ * sized to what the presence holds, not the parsed stanza's arena sized
+ * for any stanza (over 1 KiB).  Most clients send <presence/> with nothing
+ * in it but the 'from' c2s stamped, which the session's JID gives back:
+ * those sessions share the router's one empty presence and keep no
+ * allocation at all. */
+static struct stanza *presence_keep(struct server *srv, const struct stanza *st)
+{
+    bool empty = st->root->children == NULL;
+    for (const struct xml_attr *a = st->root->attrs; a && empty; a = a->next)
+        empty = strcmp(a->name, "from") == 0;
+    if (empty)
+        return stanza_ref(srv->router->empty_presence);
+    return stanza_copy(st);
+}
+
 void sm_presence_broadcast(struct server *srv, struct session *s, struct stanza *st)
 {
     const char *type = xml_attr(st->root, "type");
@@ -195,10 +212,7 @@ void sm_presence_broadcast(struct server *srv, struct session *s, struct stanza 
         bool initial = s->presence == NULL;
         if (s->presence)
             stanza_unref(s->presence);
-        /* Principle 4: the stanza as parsed lives in an arena sized for
-         * any stanza (over 1 KiB) and would stay for the whole session;
-         * a copy is sized to what the presence really holds. */
-        s->presence = stanza_copy(st);
+        s->presence = presence_keep(srv, st);
         s->priority = parse_priority(st);
         /* RFC 6121 §4.2.2 / §4.4.2: to all of the account's available
          * resources, the sender included. */

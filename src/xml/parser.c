@@ -88,9 +88,10 @@ struct xml_stream {
     struct xml_node *root;
     const char *default_ns;     /* into doc or packed */
     struct nsdecl *decls;       /* namespace declarations of the root */
-    char *packed;               /* after compaction, all that is kept of
+    const char *packed;         /* after compaction, all that is kept of
                                    the root: default ns "\0" synthetic
-                                   header "\0" (see pack_doc()) */
+                                   header "\0" (see pack_doc()); owned
+                                   unless one of common_packed[] */
 
     /* --- byte accounting, in the current expat parser's index space --- */
     XML_Index fed;              /* bytes given to the current parser */
@@ -130,6 +131,31 @@ static const char *const known_ns[] = {
     "urn:xmpp:sm:3",
     "jabber:iq:roster",
 };
+
+/* The packed roots (see pack_doc()) of the stream headers nearly every
+ * stream has: RFC 6120 §4.8's content namespace by default and the
+ * streams namespace on the "stream" prefix, declared in either order.  A
+ * stream whose root packs to one of these points here instead of keeping
+ * a copy of its own (~100 bytes per idle session, principle 4). */
+#define PACKED_ROOT(ns, first, second) \
+    ns "\0<stream:stream " first " " second ">"
+#define PACKED_DEFAULT(ns) "xmlns='" ns "'"
+#define PACKED_STREAM "xmlns:stream='" XML_NS_STREAM "'"
+static const struct {
+    const char *s;
+    size_t len;                 /* both strings and their NULs */
+} common_packed[] = {
+#define PACKED_ENTRY(ns, first, second) \
+    { PACKED_ROOT(ns, first, second), sizeof(PACKED_ROOT(ns, first, second)) }
+    PACKED_ENTRY(XML_NS_CLIENT, PACKED_DEFAULT(XML_NS_CLIENT), PACKED_STREAM),
+    PACKED_ENTRY(XML_NS_CLIENT, PACKED_STREAM, PACKED_DEFAULT(XML_NS_CLIENT)),
+    PACKED_ENTRY(XML_NS_SERVER, PACKED_DEFAULT(XML_NS_SERVER), PACKED_STREAM),
+    PACKED_ENTRY(XML_NS_SERVER, PACKED_STREAM, PACKED_DEFAULT(XML_NS_SERVER)),
+#undef PACKED_ENTRY
+};
+#undef PACKED_ROOT
+#undef PACKED_DEFAULT
+#undef PACKED_STREAM
 
 /* --- small helpers ------------------------------------------------------- */
 
@@ -623,14 +649,31 @@ static void new_parser(struct xml_stream *xs)
     PL_ASSERT(st == XML_STATUS_OK && !xs->primed && xs->depth == 1);
 }
 
+static const char *find_common_packed(const char *p, size_t len)
+{
+    for (size_t i = 0; i < PL_ARRAY_LEN(common_packed); i++)
+        if (len == common_packed[i].len && memcmp(p, common_packed[i].s, len) == 0)
+            return common_packed[i].s;
+    return NULL;
+}
+
+static void release_packed(struct xml_stream *xs)
+{
+    bool common = false;
+    for (size_t i = 0; i < PL_ARRAY_LEN(common_packed); i++)
+        common = common || xs->packed == common_packed[i].s;
+    if (!common)
+        free((char *)xs->packed);   /* ours: pack_doc() allocated it */
+    xs->packed = NULL;
+}
+
 static void clear_document(struct xml_stream *xs)
 {
     free_parser(xs);
     drop_events(xs);
     arena_free(xs->sa);
     arena_free(xs->doc);
-    free(xs->packed);
-    xs->packed = NULL;
+    release_packed(xs);
     xs->sa = NULL;
     xs->doc = NULL;
     xs->st_root = xs->cur = NULL;
@@ -865,8 +908,9 @@ void xml_stream_pause(struct xml_stream *xs)
  * §4.8: the default namespace and the streams prefix).  At compaction the
  * document arena (root element, attributes, declarations: ~390 bytes) is
  * replaced by one string of its size holding the default namespace and
- * the synthetic header a new parser is primed with (principle 4).  The
- * root element itself is gone then (xml_stream_root() returns NULL). */
+ * the synthetic header a new parser is primed with (principle 4), or by
+ * the shared constant of common_packed[] it equals.  The root element
+ * itself is gone then (xml_stream_root() returns NULL). */
 static void pack_doc(struct xml_stream *xs)
 {
     if (xs->packed || !xs->doc)
@@ -877,10 +921,13 @@ static void pack_doc(struct xml_stream *xs)
         buf_puts(&b, xs->default_ns);
     buf_putc(&b, '\0');
     synthetic_header(xs, &b);
-    size_t len = b.len;
-    char *p = pl_malloc(len + 1);
-    memcpy(p, b.data, len);
-    p[len] = '\0';
+    buf_putc(&b, '\0');
+    const char *p = find_common_packed(b.data, b.len);
+    if (!p) {
+        char *own = pl_malloc(b.len);
+        memcpy(own, b.data, b.len);
+        p = own;
+    }
     buf_release(&b);
     arena_free(xs->doc);
     xs->doc = NULL;

@@ -615,6 +615,13 @@ static void compact_is_transparent(void **state)
         "xmlns='jabber:server' xmlns:db='jabber:server:dialback'>"
         "<db:verify id='1'>k</db:verify> <s:features/><message/>",
         "<stream xmlns='http://etherx.jabber.org/streams'><a/><b/> <c/>",
+        /* the common headers a packed root shares (parser.c common_packed[]),
+         * declarations in the other order */
+        "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
+        "xmlns='jabber:client'><message to='a@b'><body>x</body></message> "
+        "<stream:features/><presence/></stream:stream>",
+        "<stream:stream xmlns='jabber:server' "
+        "xmlns:stream='http://etherx.jabber.org/streams'><message/> <iq/>",
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(inputs); i++) {
         size_t len = strlen(inputs[i]);
