@@ -3,8 +3,9 @@
  *
  * §4/§5: a client enables or disables carbons for its own session with an
  * IQ set (no 'to': the router dispatches it to the account's handlers).
- * The enabled sessions are a set of full JIDs in the instance's state,
- * cleared when a session closes.
+ * Whether a session enabled carbons is a flag of the session (struct
+ * session in router.h), so it survives a reload of this module and goes
+ * with the session.
  * §7: after the router delivered a message (HOOK_MESSAGE_DELIVERED), every
  * other carbons-enabled, available resource of the recipient gets a
  * <received/> copy.
@@ -15,9 +16,6 @@
  * account's own bare JID is forged and refused (HOOK_STANZA_IN).
  * The eligibility rules (§6.1, §9) are in carbons_rules.c.
  *
- * The enabled set lives with the module instance, so a configuration
- * reload (which restarts modules) forgets it: clients enable again on
- * their next login.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,37 +30,11 @@
 #include "stream/sasl2.h"
 #include "xml/xml.h"
 
-struct carbons {
-    struct hashmap enabled;     /* full JID -> the same string (owned) */
-};
-
-static struct carbons *state_of(void *ud)
-{
-    return ((struct pl_module_ctx *)ud)->data;
-}
-
-static bool is_enabled(const struct carbons *cs, const struct session *s)
-{
-    return hashmap_get(&cs->enabled, s->jid->full) != NULL;
-}
-
-static void set_enabled(struct carbons *cs, const char *full, bool on)
-{
-    char *old = hashmap_get(&cs->enabled, full);
-    if (on && !old) {
-        char *k = pl_strdup(full);
-        hashmap_put(&cs->enabled, k, k);
-    } else if (!on && old) {
-        hashmap_del(&cs->enabled, full);
-        free(old);
-    }
-}
-
 /* --- §4, §5: enable / disable ------------------------------------------- */
 
 static void toggle(struct server *srv, struct stanza *req, struct xml_node *q, void *ud)
 {
-    struct carbons *cs = state_of(ud);
+    (void)ud;
     if (strcmp(xml_attr(req->root, "type"), "set") != 0) {
         router_bounce(srv, req, "modify", "bad-request",
                       "carbons are enabled or disabled with an IQ set");
@@ -85,7 +57,7 @@ static void toggle(struct server *srv, struct stanza *req, struct xml_node *q, v
         return;
     }
     /* §10.1: enabling twice, or disabling twice, is no error. */
-    set_enabled(cs, s->jid->full, on);
+    s->carbons = on;
     jid_free(from);
     struct stanza *r;
     iq_reply_result(req, NULL, NULL, &r);
@@ -96,19 +68,23 @@ static void toggle(struct server *srv, struct stanza *req, struct xml_node *q, v
 /* XEP-0386 §3.2: Bind2's inline enable (c2s calls it while binding). */
 void carbons_enable_session(const struct pl_module_ctx *m, const char *full)
 {
-    set_enabled(m->data, full, true);
+    struct jid *j = jid_parse(full);
+    struct session *s = j ? sm_find(m->srv, j) : NULL;
+    if (s)
+        s->carbons = true;
+    jid_free(j);
 }
 
 /* --- copies -------------------------------------------------------------- */
 
 /* Sends a carbon of st in direction dir to every resource of acc that has
  * carbons enabled and is available, except the ones in skip[]. */
-static void copy_to(struct server *srv, struct carbons *cs, struct account *acc,
+static void copy_to(struct server *srv, struct account *acc,
                     const struct stanza *st, enum carbons_dir dir,
                     struct session *const *skip, size_t nskip)
 {
     for (struct session *o = acc->sessions; o; o = o->next) {
-        if (!o->presence || !is_enabled(cs, o))
+        if (!o->presence || !o->carbons)
             continue;
         bool skipped = false;
         for (size_t i = 0; i < nskip && !skipped; i++)
@@ -129,7 +105,8 @@ static enum hook_result on_out(struct hook_event *ev, void *ud)
         return HOOK_CONTINUE;
     /* §8: "excluding the sending client", whether it has carbons or not. */
     struct session *const skip[1] = { sender };
-    copy_to(ev->srv, state_of(ud), sender->account, ev->stanza, CARBONS_SENT, skip, 1);
+    (void)ud;
+    copy_to(ev->srv, sender->account, ev->stanza, CARBONS_SENT, skip, 1);
     /* Never consumed: the original still goes to its recipient. */
     return HOOK_CONTINUE;
 }
@@ -137,6 +114,7 @@ static enum hook_result on_out(struct hook_event *ev, void *ud)
 /* §7: a message the router wrote to ev->targets. */
 static enum hook_result on_delivered(struct hook_event *ev, void *ud)
 {
+    (void)ud;
     const struct stanza *st = ev->stanza;
     if (!carbons_is_eligible(st->root, CARBONS_RECEIVED))
         return HOOK_CONTINUE;
@@ -148,7 +126,7 @@ static enum hook_result on_delivered(struct hook_event *ev, void *ud)
      * as well would show it twice. */
     bool self = from && to && strcmp(from->bare, to->bare) == 0;
     if (acc && !self)
-        copy_to(ev->srv, state_of(ud), acc, st, CARBONS_RECEIVED, ev->targets, ev->ntargets);
+        copy_to(ev->srv, acc, st, CARBONS_RECEIVED, ev->targets, ev->ntargets);
     jid_free(to);
     jid_free(from);
     return HOOK_CONTINUE;
@@ -196,39 +174,15 @@ static enum hook_result on_in(struct hook_event *ev, void *ud)
 
 /* --- lifecycle ------------------------------------------------------------ */
 
-static enum hook_result on_closed(struct hook_event *ev, void *ud)
-{
-    set_enabled(state_of(ud), ev->session->jid->full, false);
-    return HOOK_CONTINUE;
-}
-
 static int carbons_load(struct pl_module_ctx *m)
 {
-    struct carbons *cs = pl_calloc(1, sizeof(*cs));
-    hashmap_init(&cs->enabled);
-    m->data = cs;
     pl_iq_handle(m, IQ_TO_BARE, NS_CARBONS, toggle);
     /* §3: the server advertises it (to='domain'). */
     pl_disco_feature(m, IQ_TO_HOST, NS_CARBONS);
     pl_hook(m, HOOK_STANZA_OUT, on_out, PRIO_CARBONS);
     pl_hook(m, HOOK_MESSAGE_DELIVERED, on_delivered, PRIO_CARBONS);
     pl_hook(m, HOOK_STANZA_IN, on_in, PRIO_CARBONS);
-    pl_hook(m, HOOK_SESSION_CLOSED, on_closed, PRIO_CARBONS);
     return 0;
-}
-
-static void carbons_unload(struct pl_module_ctx *m)
-{
-    struct carbons *cs = m->data;
-    if (!cs)
-        return;
-    const char *k;
-    void *v;
-    for (size_t i = 0; hashmap_next(&cs->enabled, &i, &k, &v);)
-        free(v);
-    hashmap_release(&cs->enabled);
-    free(cs);
-    m->data = NULL;
 }
 
 static const struct conf_option carbons_options[] = { CONF_END };
@@ -238,5 +192,4 @@ const struct pl_module pl_module_carbons = {
     .doc = "Message carbons (XEP-0280).",
     .options = carbons_options,
     .load = carbons_load,
-    .unload = carbons_unload,
 };

@@ -64,6 +64,8 @@ struct session {
                                    resource" (RFC 6121 §2.2), gets pushes;
                                    a flag, not a per-roster map of full
                                    JIDs (principle 4: small sessions) */
+    bool carbons;               /* XEP-0280 enabled: a flag of the session,
+                                   so a module reload keeps it */
     struct hashmap directed;    /* full JIDs we sent directed available presence to -> jid string (owned) */
     time_t since;
 };

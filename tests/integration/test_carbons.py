@@ -276,3 +276,20 @@ def test_carbon_of_own_resource_message(world):
     el = r2.expect(is_carbon("sent"), what="sent carbon on r2")
     for c in (r1, r2, r3):
         c.expect_nothing(timeout=0.4)
+
+
+def test_enabled_state_survives_reload(server, world):
+    """Whether a session enabled carbons is kept with the session, not
+    with the module instance that a configuration reload replaces: after
+    a reload the enabled resource still gets its copies and the disabled
+    one still gets none."""
+    w = world
+    r1, r2, r3, bc = w["r1"], w["r2"], w["r3"], w["bc"]
+    cp = server.ctl("reload")
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert bc.ping().get("type") == "result"
+    bc.send_message(r1.jid, body="after reload")
+    r1.expect_message("after reload")
+    el = r2.expect(is_carbon("received"), what="received carbon after reload")
+    check_carbon(el, "received", w["a"], r2.jid, bc.jid, r1.jid, "after reload")
+    r3.expect_nothing(timeout=0.5)
