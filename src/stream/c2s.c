@@ -2222,7 +2222,8 @@ static void handle_bind(struct c2s *c, struct stanza *st, struct xml_node *bind)
 
 /* --- SASL2 (XEP-0388), Bind2 (XEP-0386), FAST (XEP-0484) -------------------- */
 
-/* XEP-0386 §3.2: binds a resource "[tag]/[random]" and enables what the
+/* XEP-0386 §3.2: binds a resource "[tag]/[hex]" (stable per client, see
+ * below) and enables what the
  * <bind/> asks for inline; appends <bound/> to out.  Offline messages are
  * NOT purged here (the Bind2 rule, see the top of this file). */
 static void bind2(struct c2s *c, const struct xml_node *bind, struct buf *out)
@@ -2230,8 +2231,16 @@ static void bind2(struct c2s *c, const struct xml_node *bind, struct buf *out)
     struct arena *a = neg_of(c)->s2req->arena;
     const struct xml_node *tn = xml_child(bind, NS_BIND2, "tag");
     const char *tag = tn ? xml_text(a, tn) : NULL;
+    /* §3.2: a client that says who it is (its SASL2 user-agent id) gets
+     * the same resource every time, so this bind ends its earlier session
+     * (sm_bind(): the newer one wins); others get a random one. */
+    const struct xml_node *uan = xml_child(neg_of(c)->s2req->root, NS_SASL2, "user-agent");
+    const char *ua = uan ? xml_attr(uan, "id") : NULL;
     uint8_t r[6];
-    RAND_bytes(r, sizeof(r));
+    if (sasl2_ua_id_valid(ua))
+        bind2_stable_part(c->srv->secret, c->user, c->host, ua, r, sizeof(r));
+    else
+        RAND_bytes(r, sizeof(r));
     char res[BIND2_TAG_MAX + 2 + 2 * sizeof(r) + 1];
     bind2_resource(tag, r, sizeof(r), res, sizeof(res));
     struct jid *jid = jid_make(c->user, c->host, res);

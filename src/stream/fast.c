@@ -81,6 +81,22 @@ void bind2_resource(const char *tag, const uint8_t *rnd, size_t rlen, char *out,
         w += snprintf(out + w, outlen - (size_t)w, "%02x", rnd[i]);
 }
 
+void bind2_stable_part(const uint8_t secret[32], const char *local, const char *domain,
+                       const char *ua_id, uint8_t *out, size_t outlen)
+{
+    struct buf m = BUF_INIT;
+    buf_append(&m, "bind2", 6);                 /* with its NUL */
+    buf_append(&m, local, strlen(local) + 1);
+    buf_append(&m, domain, strlen(domain) + 1);
+    buf_puts(&m, ua_id);
+    uint8_t mac[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    PL_ASSERT(HMAC(EVP_sha256(), secret, 32, (const uint8_t *)m.data, m.len, mac, &n));
+    PL_ASSERT(outlen <= n);
+    memcpy(out, mac, outlen);
+    buf_release(&m);
+}
+
 /* --- HT-SHA-256 -------------------------------------------------------------- */
 
 static const char *const mech_names[] = {

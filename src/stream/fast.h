@@ -55,6 +55,15 @@ int sasl2_b64_decode(struct buf *out, const char *text);
 void bind2_resource(const char *tag, const uint8_t *rnd, size_t rlen,
                     char *out, size_t outlen);
 
+/* XEP-0386 §3.2: the identifier part of the resource for a client that
+ * named itself with a SASL2 <user-agent id/>: the first outlen (<= 32)
+ * bytes of HMAC-SHA-256(secret, "bind2" NUL local NUL domain NUL ua_id).  The same
+ * client gets the same resource each time it binds (§3.2.1's stability),
+ * so binding again replaces its earlier session (RFC 6120 §7.7.2.2), as
+ * §3.2 asks; the id itself never shows (§3.2.1 MUST NOT). */
+void bind2_stable_part(const uint8_t secret[32], const char *local, const char *domain,
+                       const char *ua_id, uint8_t *out, size_t outlen);
+
 /* --- HT-SHA-256 ------------------------------------------------------------ */
 
 enum fast_cb {

@@ -1,5 +1,6 @@
 """Bind2 (XEP-0386) inline in SASL2 against a real parleyd, raw XML:
-resource "[tag]/[random]" in <authorization-identifier/> with <bound/>;
+resource "[tag]/[hex]" in <authorization-identifier/> with <bound/> (stable
+per client user-agent id: binding again ends the earlier session);
 inline XEP-0198 enable (<enabled/> inside <bound/>) and resume (<resumed/>
 inside <success/>, then the unacknowledged stanzas again); inline carbons;
 and the Bind2 rule of issue 4: offline messages are never purged at bind,
@@ -14,10 +15,11 @@ import pytest
 from conftest import PASSWORD, make_account
 from harness import server as srv
 from harness.xmpp import NS_BIND, NS_CLIENT, q, tostr
-from test_sasl2 import (NS_BIND2, NS_CARBONS, NS_SASL2, NS_SM, identity, login2,
+from test_sasl2 import (NS_BIND2, NS_CARBONS, NS_SASL2, NS_SM, UA, identity, login2,
                         scram2)
 
 MODULES = tuple(srv.ALL_MODULES)
+OTHER_UA = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +44,9 @@ def test_bind_with_tag(server, clients):
     # Bound already: no <bind/> offered, and stanzas flow at once.
     assert feats.find(q(NS_BIND, "bind")) is None, tostr(feats)
     assert c.ping().get("type") == "result"
-    # Two logins with the same tag get distinct resources.
-    _, el2, _ = login2(clients, server, user, inline=bind_inline())
+    # Another client (another user-agent id) with the same tag gets a
+    # resource of its own.
+    _, el2, _ = login2(clients, server, user, inline=bind_inline(), ua=OTHER_UA)
     assert identity(el2) != jid
     # A message to the full JID reaches this stream.
     other, _ = make_account(server)
@@ -51,6 +54,33 @@ def test_bind_with_tag(server, clients):
     o.login(other, PASSWORD)
     o.send_message(jid, body="to the bound resource")
     c.expect_message(body="to the bound resource")
+
+
+def test_same_client_replaces_its_earlier_session(server, clients):
+    """XEP-0386 §3.2: "the server SHOULD terminate any earlier sessions
+    from the same client (identified by the <user-agent> 'id')".  The same
+    client gets the same resource (§3.2.1 stability), without its id in
+    it, and the earlier stream ends with <conflict/> (RFC 6120 §7.7.2.2);
+    a client without a user-agent id gets a fresh resource each time."""
+    user, _ = make_account(server)
+    first, el, _ = login2(clients, server, user, inline=bind_inline())
+    jid = identity(el)
+    assert UA not in jid and UA.replace("-", "") not in jid
+    second, el2, _ = login2(clients, server, user, inline=bind_inline())
+    assert identity(el2) == jid
+    cond, _ = first.expect_stream_error(timeout=5)
+    assert cond == "conflict", cond
+    assert second.ping().get("type") == "result"
+    # Another account's same client id is another resource.
+    other, _ = make_account(server)
+    _, el3, _ = login2(clients, server, other, inline=bind_inline())
+    assert identity(el3).split("/", 1)[1] != jid.split("/", 1)[1]
+    # Without a user-agent id: random, both sessions stay.
+    a, ea, _ = login2(clients, server, user, inline=bind_inline(), ua=None)
+    b, eb, _ = login2(clients, server, user, inline=bind_inline(), ua=None)
+    assert identity(ea) != identity(eb)
+    assert a.ping().get("type") == "result"
+    assert b.ping().get("type") == "result"
 
 
 def test_bind_bad_tag_still_binds(server, clients):

@@ -75,12 +75,12 @@ def identity(el):
     return el.find(q(NS_SASL2, "authorization-identifier")).text
 
 
-def login2(clients, server, user, inline="", mech="SCRAM-SHA-256", password=PASSWORD):
+def login2(clients, server, user, inline="", mech="SCRAM-SHA-256", password=PASSWORD, ua=UA):
     """TLS, SASL2 and the features after <success/>; returns (client,
     success element, features)."""
     c = clients(server.c2s_port)
     c.negotiate_tls()
-    el = scram2(c, user, password, mech=mech, inline=inline)
+    el = scram2(c, user, password, mech=mech, inline=inline, ua=ua)
     assert el.tag == q(NS_SASL2, "success"), tostr(el)
     feats = c.read_features()
     return c, el, feats

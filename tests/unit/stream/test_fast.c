@@ -66,6 +66,31 @@ static void test_bind2_resource(void **state)
     }
 }
 
+/* XEP-0386 §3.2: the same client of the same account gets the same
+ * part; another client, account or server secret another one. */
+static void test_bind2_stable_part(void **state)
+{
+    (void)state;
+    uint8_t key[32], other_key[32];
+    for (int i = 0; i < 32; i++) {
+        key[i] = (uint8_t)i;
+        other_key[i] = (uint8_t)(i + 1);
+    }
+    static const char ua[] = "d4565fa7-4d72-4749-b3d3-740edbf87770";
+    /* HMAC-SHA-256(key, "bind2\0alice\0example.org\0" ua), computed apart */
+    static const uint8_t want[6] = { 0x90, 0x54, 0xb9, 0xb8, 0xc9, 0x28 };
+    uint8_t a[6], b[6];
+    bind2_stable_part(key, "alice", "example.org", ua, a, sizeof(a));
+    assert_memory_equal(a, want, sizeof(a));
+    bind2_stable_part(key, "alice", "example.org", "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d",
+                      b, sizeof(b));
+    assert_memory_not_equal(a, b, sizeof(a));
+    bind2_stable_part(key, "alic", "eexample.org", ua, b, sizeof(b));
+    assert_memory_not_equal(a, b, sizeof(a));
+    bind2_stable_part(other_key, "alice", "example.org", ua, b, sizeof(b));
+    assert_memory_not_equal(a, b, sizeof(a));
+}
+
 static void test_mechs(void **state)
 {
     (void)state;
@@ -233,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_ua_id),
         cmocka_unit_test(test_b64),
         cmocka_unit_test(test_bind2_resource),
+        cmocka_unit_test(test_bind2_stable_part),
         cmocka_unit_test(test_mechs),
         cmocka_unit_test(test_ht_parse),
         cmocka_unit_test(test_ht_hmac_vector),
