@@ -2223,9 +2223,9 @@ static void handle_bind(struct c2s *c, struct stanza *st, struct xml_node *bind)
 /* --- SASL2 (XEP-0388), Bind2 (XEP-0386), FAST (XEP-0484) -------------------- */
 
 /* XEP-0386 §3.2: binds a resource "[tag]/[hex]" (stable per client, see
- * below) and enables what the
- * <bind/> asks for inline; appends <bound/> to out.  Offline messages are
- * NOT purged here (the Bind2 rule, see the top of this file). */
+ * below) and enables what the <bind/> asks for inline; appends <bound/>
+ * to out.  Offline messages are NOT purged here (the Bind2 rule, see the
+ * top of this file). */
 static void bind2(struct c2s *c, const struct xml_node *bind, struct buf *out)
 {
     struct arena *a = neg_of(c)->s2req->arena;
