@@ -88,7 +88,15 @@ struct tls_name {
     size_t cert;                /* index into tls->certs */
 };
 
+/* Reference counted: the server holds one reference and every SSL made
+ * by tls_ssl_new() another, released when OpenSSL frees the SSL (ex_data
+ * free callback).  A reload replaces the server's set, and connections
+ * made before it still reach theirs: the SNI callback's argument and the
+ * certificate record each SSL_CTX points at (its channel-binding hash)
+ * live until the last such connection is gone. */
 struct tls {
+    unsigned refs;
+    int ex_idx;                 /* SSL ex_data index holding a reference */
     struct tls_cert *certs;
     size_t ncerts;
     size_t def;                 /* index of the default certificate */
@@ -440,6 +448,22 @@ fail_ssl:
     return -1;
 }
 
+static void tls_unref(struct tls *t);
+
+/* OpenSSL frees an SSL: the reference tls_ssl_new() gave it goes (called
+ * for every SSL and every index; 'ptr' is NULL where we set nothing). */
+static void ssl_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (ptr)
+        tls_unref(ptr);
+}
+
 struct tls *tls_new(const struct conf *conf, struct buf *err)
 {
     size_t nfiles = conf->certfiles.count;
@@ -448,6 +472,8 @@ struct tls *tls_new(const struct conf *conf, struct buf *err)
         return NULL;
     }
     struct tls *t = pl_calloc(1, sizeof(*t));
+    t->refs = 1;
+    t->ex_idx = -1;
     t->certs = pl_calloc(nfiles, sizeof(*t->certs));
     struct name_vec exact = { 0 }, wild = { 0 };
 
@@ -484,6 +510,12 @@ struct tls *tls_new(const struct conf *conf, struct buf *err)
             t->def = (size_t)c;
         log_debug("host '%s': certificate '%s'", host, t->certs[c].file);
     }
+    t->ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_released);
+    if (t->ex_idx < 0) {
+        put_ssl_error(err);
+        tls_free(t);
+        return NULL;
+    }
     return t;
 
 fail:
@@ -497,10 +529,14 @@ fail:
     return NULL;
 }
 
-void tls_free(struct tls *t)
+static void tls_unref(struct tls *t)
 {
-    if (t == NULL)
+    PL_ASSERT(t->refs > 0);
+    if (--t->refs > 0)
         return;
+    /* No SSL of ours refers to the index any more. */
+    if (t->ex_idx >= 0)
+        CRYPTO_free_ex_index(CRYPTO_EX_INDEX_SSL, t->ex_idx);
     for (size_t i = 0; i < t->ncerts; i++) {
         SSL_CTX_free(t->certs[i].ctx);
         free(t->certs[i].file);
@@ -515,10 +551,18 @@ void tls_free(struct tls *t)
     free(t);
 }
 
+void tls_free(struct tls *t)
+{
+    if (t != NULL)
+        tls_unref(t);
+}
+
 SSL *tls_ssl_new(struct tls *t)
 {
     SSL *ssl = SSL_new(t->certs[t->def].ctx);
     PL_ASSERT(ssl != NULL);     /* only fails on out-of-memory */
+    PL_ASSERT(SSL_set_ex_data(ssl, t->ex_idx, t) == 1);
+    t->refs++;
     return ssl;
 }
 

@@ -130,3 +130,32 @@ def test_reload_valid_changed_config(server_factory, clients):
     c2 = clients(s.c2s_port)
     c2.login(user, pw, resource="after-reload")
     assert c2.ping().get("type") == "result"
+
+
+def test_reload_keeps_tls_of_earlier_connections(server_factory, clients):
+    """A reload replaces the certificate set; connections made before it
+    keep theirs.  One whose TLS handshake starts only after the reload
+    (its SSL was made at accept) still gets SNI answered, and one that
+    authenticates with SCRAM-*-PLUS after the reload still gets the
+    tls-server-end-point binding of the certificate it was served.  Both
+    used memory the reload had freed (the harness fails the test on the
+    sanitizer's report)."""
+    from harness import sasl as saslmod
+    from harness.xmpp import NS_SASL, client_tls_context, q, tostr
+    import socket
+    s = server_factory()
+    user, pw = make_account(s)
+    early = clients(s.c2s_port)
+    early.negotiate_tls()
+    raw = socket.create_connection(("127.0.0.1", s.tls_port), timeout=10)
+    cp = s.ctl("reload")
+    assert cp.returncode == 0, cp.stderr
+    # The handshake of a connection accepted before the reload.
+    late = clients(s.tls_port)
+    late.sock = client_tls_context().wrap_socket(raw, server_hostname="localhost")
+    late._reset_parser()
+    assert late.login(user, pw, tls=True, resource="late").endswith("/late")
+    assert late.ping().get("type") == "result"
+    # Channel binding of a TLS session established before the reload.
+    el = early.auth_scram("SCRAM-SHA-256-PLUS", user, pw, cb_type="tls-server-end-point")
+    assert el.tag == q(NS_SASL, "success"), tostr(el)
