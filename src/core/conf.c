@@ -112,7 +112,9 @@ static const struct conf_option limits_opts[] = {
     { "max_attrs", CONF_UINT, offsetof(struct conf_limits, max_attrs), "64",
       1, 1024, NULL, 0, "Most attributes on one element" },
     { "shaper_rate", CONF_SIZE, offsetof(struct conf_limits, shaper_rate), "0",
-      0, 1073741824, NULL, 0, "Bytes per second read from one connection; 0 = unlimited" },
+      0, 1073741824, NULL, CONF_RESTART,
+      "Bytes per second read from one connection; 0 = unlimited (each connection keeps "
+      "the shaper it was accepted with)" },
     { "max_connections_per_ip", CONF_UINT, offsetof(struct conf_limits, max_connections_per_ip), "64",
       0, 1000000, NULL, 0, "Simultaneous connections from one address; 0 = unlimited" },
     { "negotiation_timeout", CONF_SECONDS, offsetof(struct conf_limits, negotiation_timeout), "30",
@@ -600,6 +602,114 @@ void conf_release(const struct conf_option *opts, void *base)
 {
     for (const struct conf_option *o = opts; o && o->name; o++)
         release_one(o, base);
+}
+
+/* --- reload: restart-only options keep their running values ------------- */
+
+static size_t value_size(enum conf_type t)
+{
+    switch (t) {
+    case CONF_BOOL:
+        return sizeof(bool);
+    case CONF_INT:
+        return sizeof(long long);
+    case CONF_UINT:
+    case CONF_SECONDS:
+        return sizeof(unsigned);
+    case CONF_SIZE:
+        return sizeof(size_t);
+    case CONF_STRING:
+    case CONF_PATH:
+        return sizeof(char *);
+    case CONF_STRLIST:
+        return sizeof(struct conf_strlist);
+    case CONF_ENUM:
+        return sizeof(int);
+    }
+    return 0;
+}
+
+static bool same_string(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool same_value(const struct conf_option *o, void *a, void *b)
+{
+    switch (o->type) {
+    case CONF_STRING:
+    case CONF_PATH:
+        return same_string(*(char **)field(o, a), *(char **)field(o, b));
+    case CONF_STRLIST: {
+        const struct conf_strlist *x = field(o, a), *y = field(o, b);
+        if (x->count != y->count)
+            return false;
+        for (size_t i = 0; i < x->count; i++)
+            if (strcmp(x->items[i], y->items[i]) != 0)
+                return false;
+        return true;
+    }
+    default:
+        return memcmp(field(o, a), field(o, b), value_size(o->type)) == 0;
+    }
+}
+
+/* Swaps the field between the two structs: ownership moves with it, so
+ * each conf frees what it holds afterwards. */
+static void swap_value(const struct conf_option *o, void *a, void *b)
+{
+    unsigned char tmp[sizeof(struct conf_strlist)];
+    size_t n = value_size(o->type);
+    PL_ASSERT(n <= sizeof(tmp));
+    memcpy(tmp, field(o, a), n);
+    memcpy(field(o, a), field(o, b), n);
+    memcpy(field(o, b), tmp, n);
+}
+
+static void keep_opts(const struct conf_option *opts, const char *section, void *nc,
+                      void *old, bool warn)
+{
+    for (const struct conf_option *o = opts; o->name; o++) {
+        if (!(o->flags & CONF_RESTART) || same_value(o, nc, old))
+            continue;
+        if (warn)
+            log_warn("config: option '%s%s%s' changed; it needs a restart, the running value "
+                 "stays until then", section ? section : "", section ? "." : "", o->name);
+        swap_value(o, nc, old);
+    }
+}
+
+static bool same_listeners(struct conf *a, struct conf *b)
+{
+    if (a->nlisten != b->nlisten)
+        return false;
+    for (size_t i = 0; i < a->nlisten; i++)
+        for (const struct conf_option *o = listen_opts; o->name; o++)
+            if (!same_value(o, &a->listen[i], &b->listen[i]))
+                return false;
+    return true;
+}
+
+void conf_keep_restart(struct conf *nc, struct conf *old, bool warn)
+{
+    keep_opts(top_opts, NULL, nc, old, warn);
+    for (size_t i = 0; i < PL_ARRAY_LEN(sections); i++) {
+        const struct section *sec = &sections[i];
+        if (sec->kind == SECTION_MAP)
+            keep_opts(sec->opts, sec->name, (char *)nc + sec->offset,
+                      (char *)old + sec->offset, warn);
+    }
+    if (!same_listeners(nc, old)) {
+        if (warn)
+            log_warn("config: 'listen' changed; listeners change at a restart, the running "
+                 "ones stay until then");
+        struct conf_listen *l = nc->listen;
+        size_t n = nc->nlisten;
+        nc->listen = old->listen;
+        nc->nlisten = old->nlisten;
+        old->listen = l;
+        old->nlisten = n;
+    }
 }
 
 /* Reads one scalar value for 'path', rejecting what no option accepts. */

@@ -130,6 +130,11 @@ struct pl_module;
 struct conf *conf_load(const char *file, const struct pl_module *const *modules,
                        struct buf *err);
 void conf_free(struct conf *c);
+/* Reload: every option marked CONF_RESTART (and the listeners) that
+ * differs in 'nc' gets the running value from 'old' back, with a warning
+ * if 'warn'.  The values trade places, so each conf still frees what it
+ * holds, and calling it again with the arguments swapped undoes it. */
+void conf_keep_restart(struct conf *nc, struct conf *old, bool warn);
 /* The enabled module's conf struct, or NULL if the module is not enabled. */
 const struct conf_module *conf_module(const struct conf *c, const char *name);
 bool conf_has_host(const struct conf *c, const char *host);

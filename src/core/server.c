@@ -304,21 +304,25 @@ void server_free(struct server *srv)
 
 int server_reload(struct server *srv, struct buf *err)
 {
-    const struct conf *old = srv->conf;
+    struct conf *old = srv->conf;
     struct conf *nc = conf_load(old->file, modules_all(), err);
     if (!nc)
         return -1;
+    /* Options that need a restart keep their running values (conf.h). */
+    conf_keep_restart(nc, old, true);
     struct tls *nt = tls_new(nc, err);
     if (!nt) {
+        conf_keep_restart(old, nc, false);      /* undone: old runs on */
         conf_free(nc);
         return -1;
     }
     /* Listeners, storage and the control socket keep running as they
-     * are: changing them needs a restart (documented per option). */
+     * are, and their options their running values. */
     modules_stop(srv);
     srv->conf = nc;
     if (modules_start(srv, err) < 0) {
-        srv->conf = (struct conf *)old;
+        conf_keep_restart(old, nc, false);
+        srv->conf = old;
         struct buf e2 = BUF_INIT;
         if (modules_start(srv, &e2) < 0)
             log_error("cannot restart the old modules: %s", e2.data);
@@ -332,7 +336,7 @@ int server_reload(struct server *srv, struct buf *err)
     log_set_level((enum log_level)nc->loglevel);
     ratelimit_configure(srv->auth_limit, nc->auth.max_failures, nc->auth.failure_window,
                         nc->auth.lockout);
-    conf_free((struct conf *)old);
+    conf_free(old);
     log_notice("configuration reloaded from %s", nc->file);
     return 0;
 }

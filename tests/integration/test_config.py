@@ -159,3 +159,42 @@ def test_reload_keeps_tls_of_earlier_connections(server_factory, clients):
     # Channel binding of a TLS session established before the reload.
     el = early.auth_scram("SCRAM-SHA-256-PLUS", user, pw, cb_type="tls-server-end-point")
     assert el.tag == q(NS_SASL, "success"), tostr(el)
+
+
+def test_reload_keeps_restart_only_options(server_factory, clients):
+    """Options documented "Reload: restart" (configuration.md) keep their
+    running values on reload, with a warning naming each: a host added to
+    'hosts' is not served until a restart (a stream to it gets
+    <host-unknown/>) while the old one still is, and the listener port
+    stays.  A reload that fails afterwards (a broken certificate file)
+    leaves every running value as it was."""
+    s = server_factory()
+    user, pw = make_account(s)
+    s.write_config(s.config_text(hosts=["localhost", "added.example"],
+                                 c2s_port=s.c2s_port + 1, loglevel="info"))
+    cp = s.ctl("reload")
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    log = s.log_text()
+    assert "option 'hosts' changed; it needs a restart" in log, log[-2000:]
+    assert "'listen' changed" in log, log[-2000:]
+    c = clients(s.c2s_port)
+    c.login(user, pw, resource="still")
+    assert c.ping().get("type") == "result"
+    other = clients(s.c2s_port).connect()
+    other.open_stream(to="added.example")
+    cond, _ = other.expect_stream_error()
+    assert cond == "host-unknown", cond
+    # A failing reload restores the running values it had swapped.
+    with open(os.path.join(s.dir, "broken.pem"), "w") as f:
+        f.write("not a certificate\n")
+    s.write_config(s.config_text(hosts=["localhost", "added.example"],
+                                 certfile="broken.pem"))
+    cp = s.ctl("reload")
+    assert cp.returncode != 0
+    c2 = clients(s.c2s_port)
+    c2.login(user, pw, resource="after-failure")
+    assert c2.ping().get("type") == "result"
+    other = clients(s.c2s_port).connect()
+    other.open_stream(to="added.example")
+    cond, _ = other.expect_stream_error()
+    assert cond == "host-unknown", cond
