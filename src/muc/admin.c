@@ -68,6 +68,16 @@ static void actor_of(struct muc_room *room, const struct jid *from, enum muc_aff
 
 /* --- muc#admin get --------------------------------------------------------- */
 
+/* §9.5 notes: in a non-anonymous room, where everyone sees real JIDs
+ * anyway, any occupant of a members-only room and any member, in the room
+ * or not, SHOULD get the member list (to see whom to invite). */
+static bool nonanonymous_member_list(const struct muc_room *room, enum muc_affil aaf,
+                                     const struct muc_occupant *aocc, int affil)
+{
+    if (affil != MUC_AFFIL_MEMBER || room->cfg.whois != MUC_WHOIS_ANYONE)
+        return false;
+    return aaf >= MUC_AFFIL_MEMBER || (aocc && room->cfg.members_only);
+}
 static void admin_get(struct muc_room *room, struct stanza *st, struct xml_node *q,
                       const struct jid *from)
 {
@@ -92,7 +102,8 @@ static void admin_get(struct muc_room *room, struct stanza *st, struct xml_node 
      * (moderators only by default: muc_config.h). */
     bool may = muc_can_read_list(aaf, arole, role, affil) ||
                (affil == MUC_AFFIL_MEMBER && aocc &&
-                muc_config_may_get_member_list(&room->cfg, arole));
+                muc_config_may_get_member_list(&room->cfg, arole)) ||
+               nonanonymous_member_list(room, aaf, aocc, affil);
     if (!may) {
         muc_error(srv, st, "auth", "forbidden",
                   affil == MUC_AFFIL_MEMBER ? "your role may not retrieve the member list"

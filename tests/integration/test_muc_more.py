@@ -535,3 +535,31 @@ def test_getmemberlist_roles(server, clients):
     assert set_affil(a, rj, jd, "admin").get("type") == "result"
     assert affil_list(d, rj, "member") == {jb, jc}
     assert affil_list(a, rj, "member") == {jb, jc}
+
+
+def test_member_list_in_non_anonymous_room(server, clients):
+    """§9.5 notes: in a non-anonymous room a member gets the member list,
+    in the room or not (to see whom to invite); semi-anonymous rooms keep
+    the getmemberlist rule (moderators only by default); someone with no
+    affiliation still does not get it."""
+    a, b, c, d = (new_user(server, clients) for _ in range(4))
+    jb, jc = (x.jid.split("/")[0] for x in (b, c))
+    room = unique("nal")
+    rj = "%s@%s" % (room, SERVICE)
+    instant(a, room, "alice")
+    assert configure(a, room, {"muc#roomconfig_membersonly": "1"}).get("type") == "result"
+    for j in (jb, jc):
+        assert set_affil(a, rj, j, "member").get("type") == "result"
+    join(b, room, "bob")
+    # Semi-anonymous (the default): refused, in the room or not.
+    assert err_cond(member_list_req(b, rj)) == ("auth", "forbidden")
+    assert err_cond(member_list_req(c, rj)) == ("auth", "forbidden")
+    assert configure(a, room, {"muc#roomconfig_whois": "anyone"}).get("type") == "result"
+    for who in (b, c):      # bob is in the room, carol is not
+        r = member_list_req(who, rj)
+        assert r.get("type") == "result", who.jid
+        assert {i.get("jid") for i in r.iter("{%s}item" % ADMIN)} == {jb, jc}
+    # Only the member list, and not for a stranger.
+    r = b.iq("get", "<query xmlns='%s'><item affiliation='admin'/></query>" % ADMIN, to=rj)
+    assert err_cond(r) == ("auth", "forbidden")
+    assert err_cond(member_list_req(d, rj)) == ("auth", "forbidden")
