@@ -19,7 +19,11 @@
  *   roster    bench setup for the presence storm: --users sessions in
  *             cliques of --contacts + 1 subscribe to each other (RFC 6121
  *             §3.1: subscribe, auto-approved with subscribed) so that each
- *             roster holds --contacts items with subscription 'both'
+ *             roster holds --contacts items with subscription 'both'; at
+ *             most --window requests await their approval at once; 30 s
+ *             without a new approval ends the run ('stalled'), and so does
+ *             a rate at which the setup would not finish within --duration
+ *             ('projected_s', judged after 30 s of it)
  *   storm     --users sessions with those rosters log in together (at
  *             --rate, --concurrency in flight at most); counts the available
  *             presences they receive from their contacts
@@ -93,6 +97,8 @@ enum scenario { SC_REGISTER, SC_LOGIN, SC_IDLE, SC_CHAT, SC_ROSTER, SC_STORM, SC
 enum role { ROLE_BOTH, ROLE_SEND, ROLE_RECV };
 #define CHAT_DRAIN_S 5.0        /* chat: at most, after sending stopped */
 #define VERIFY_WAIT_S 30.0      /* idle: at most, for the final ping answers */
+#define ROSTER_STALL_S 30.0     /* roster: no approval for this long ends the run */
+#define ROSTER_PROJECT_S 30.0   /* roster: setup time after which the rate is judged */
 enum tls_mode { TLS_NONE, TLS_STARTTLS, TLS_DIRECT };
 
 enum conn_state {
@@ -130,6 +136,7 @@ struct opts {
     bool json;
     int body_len;
     int contacts;               /* roster/storm: roster size (clique - 1) */
+    int window;                 /* roster: requests awaiting approval at most */
     const char *to_prefix;      /* send: recipients are <to_prefix><number> */
     int to_first, to_count;     /* send: offline recipients */
     long long messages;         /* send: total messages */
@@ -187,6 +194,9 @@ struct lg {
     unsigned long long presences;       /* available presence from a contact */
     unsigned long long subscribed;      /* roster: approvals received */
     unsigned long long subs_expected;   /* roster: approvals to wait for */
+    double t_approved;                  /* roster: last approval (or start) */
+    bool stalled;                       /* roster: ended without progress */
+    double projected_s;                 /* roster: setup time at the rate so far */
     unsigned long long errors;          /* message/presence type='error' */
     double t_all_online;                /* seconds from start; 0 = never */
     double t_draining;                  /* chat/send: when sending stopped */
@@ -727,6 +737,7 @@ static void handle_presence(struct conn *c, struct stanza *st)
         bufferevent_write(c->bev, b->data, b->len);
     } else if (strcmp(type, "subscribed") == 0) {
         lg->subscribed++;
+        lg->t_approved = now_s();
     } else if (strcmp(type, "error") == 0) {
         if (lg->errors++ < 5)
             fprintf(stderr, "loadgen: user %d: presence error from %s\n", c->user,
@@ -1215,13 +1226,24 @@ static void send_muc(struct lg *lg, double dt)
     }
 }
 
-/* Roster setup: walk the (user, contact) pairs at --rate subscriptions/s. */
+/* Roster setup: walk the (user, contact) pairs at --rate subscriptions/s,
+ * with at most --window requests awaiting their approval.  The window is
+ * what keeps the setup moving on a server that handles subscriptions
+ * slower than they are offered: sent open-loop, every request would queue
+ * in the server's input ahead of the approvals the contacts send back, so
+ * no approval would complete until the whole backlog of requests had been
+ * worked off (Prosody 0.12: 31 of 20,200 in 300 s).  Closed-loop, the
+ * server only ever holds a window's worth, approvals complete at the rate
+ * it can sustain, and that rate is what the harness reports. */
 static void send_subscribes(struct lg *lg, double dt)
 {
     lg->send_credit += lg->o.rate * dt;
+    if (lg->send_credit > lg->o.rate)
+        lg->send_credit = lg->o.rate;   /* window-bound: no burst once it opens */
     size_t pairs = lg->nconns * (size_t)lg->o.contacts;
     struct buf *b = &lg->scratch;
-    while (lg->send_credit >= 1 && lg->send_rr < pairs) {
+    while (lg->send_credit >= 1 && lg->send_rr < pairs &&
+           lg->sent < lg->subscribed + (unsigned long long)lg->o.window) {
         struct conn *c = lg->conns[lg->send_rr / (size_t)lg->o.contacts];
         int other = contact_of(lg, c->user, (int)(lg->send_rr % (size_t)lg->o.contacts));
         lg->send_rr++;
@@ -1235,6 +1257,20 @@ static void send_subscribes(struct lg *lg, double dt)
         lg->sent++;
         lg->send_credit -= 1;
     }
+}
+
+/* Roster setup: true once the approvals' rate so far says the setup would
+ * not finish within --duration.  Judged only after ROSTER_PROJECT_S, when
+ * the rate is steady; it can only fall as rosters grow (a server's cost
+ * per change may grow with the roster), so the projection is a lower
+ * bound.  Stopping then saves the budget for the scenarios after it. */
+static bool roster_too_slow(struct lg *lg, double t)
+{
+    double busy = t - (lg->t_start + lg->t_all_online);
+    if (busy < ROSTER_PROJECT_S || lg->subscribed == 0)
+        return false;
+    lg->projected_s = busy * (double)lg->subs_expected / (double)lg->subscribed;
+    return lg->projected_s > lg->o.duration;
 }
 
 /* Offline store: --messages in total to bare JIDs of accounts that are
@@ -1318,6 +1354,7 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
         fflush(stdout);
         if (sc == SC_ROSTER || sc == SC_SEND || sc == SC_RECV)
             stop_at(lg, t + lg->o.duration);
+        lg->t_approved = t;             /* roster: the stall clock starts now */
         if (sc == SC_IDLE)
             lg->t_verify = t + lg->o.duration;
         if (sc == SC_CHAT && !lg->o.sync)
@@ -1381,6 +1418,15 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
         send_subscribes(lg, dt);
         if (lg->subscribed >= lg->subs_expected)
             stop_at(lg, t + 1);     /* let the last roster writes land */
+        else if (t - lg->t_approved >= ROSTER_STALL_S) {
+            /* Requests are out and none was approved for this long: the
+             * server is not working them off; report, don't wait for
+             * --duration. */
+            lg->stalled = true;
+            stop_at(lg, t);
+        } else if (roster_too_slow(lg, t)) {
+            stop_at(lg, t);
+        }
         break;
     case SC_STORM:
         if (lg->all_online && lg->presences >= lg->subs_expected)
@@ -1606,6 +1652,7 @@ static void usage(void)
             "  --user-prefix P (accounts P0, P1, ...) --password P --first-user N --users N\n"
             "  --conns N --rate R --duration S --warmup S --concurrency N\n"
             "  --login-rate R (sessions/s while coming up) --contacts N (roster, storm)\n"
+            "  --window N (roster: subscription requests awaiting approval, default 200)\n"
             "  --to-prefix P --to-first N --to-count N --messages N (send) --expect N (recv)\n"
             "  --room JID (muc; default bench@conference.DOMAIN) --senders N (muc, default 2)\n"
             "  --room-config nolog|instant (muc: the owner's form; default nolog)\n"
@@ -1639,6 +1686,7 @@ int main(int argc, char **argv)
     o->body_len = 0;
     o->login_rate = 500;
     o->contacts = 100;
+    o->window = 200;
     o->senders = 2;
     o->keepalive = 30;
     double warmup = 0;
@@ -1654,7 +1702,8 @@ int main(int argc, char **argv)
         {"messages", 1, 0, 'M'}, {"expect", 1, 0, 'E'}, {"room", 1, 0, 'R'},
         {"senders", 1, 0, 'S'}, {"room-config", 1, 0, 'G'}, {"role", 1, 0, 'o'},
         {"sync", 0, 0, 'y'}, {"samples", 1, 0, 'F'}, {"keepalive", 1, 0, 'k'},
-        {"no-login", 0, 0, 'l'}, {"cert", 1, 0, 'x'}, {0, 0, 0, 0},
+        {"no-login", 0, 0, 'l'}, {"cert", 1, 0, 'x'}, {"window", 1, 0, 'O'},
+        {0, 0, 0, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -1695,6 +1744,7 @@ int main(int argc, char **argv)
         case 'j': o->json = true; break;
         case 'L': o->login_rate = atof(optarg); break;
         case 'K': o->contacts = atoi(optarg); break;
+        case 'O': o->window = atoi(optarg); break;
         case 'T': o->to_first = atoi(optarg); break;
         case 'P': o->to_prefix = optarg; break;
         case 'N': o->to_count = atoi(optarg); break;
@@ -1722,7 +1772,7 @@ int main(int argc, char **argv)
         }
     }
     if (o->users <= 0 || o->conns <= 0 || o->rate <= 0 || o->concurrency <= 0 ||
-        o->login_rate <= 0 || o->contacts <= 0 || o->duration <= 0 ||
+        o->login_rate <= 0 || o->contacts <= 0 || o->window <= 0 || o->duration <= 0 ||
         (o->sc == SC_SEND && (o->to_count <= 0 || o->messages <= 0)) ||
         (o->sc == SC_MUC && o->senders <= 0) || o->keepalive <= 0 ||
         (o->no_login && (o->sc != SC_CHAT || o->tls != TLS_DIRECT)))
@@ -1853,7 +1903,8 @@ int main(int argc, char **argv)
                "\"pace_p50_ms\":%.4f,\"pace_p99_ms\":%.4f,\"pace_max_ms\":%.4f,"
                "\"login_cpu_p50_ms\":%.3f,\"login_rest_p50_ms\":%.3f,"
                "\"login_rest_p99_ms\":%.3f,\"alive\":%d,\"verified\":%s,"
-               "\"samples\":%zu}\n",
+               "\"samples\":%zu,\"stalled\":%s,\"projected_s\":%.1f,"
+               "\"approve_s\":%.3f}\n",
                names[o->sc], elapsed, lg.ok, lg.failed, lg.online,
                elapsed > 0 ? (double)lg.ok / elapsed : 0,
                pct_ms(&lg.login_lat, 50), pct_ms(&lg.login_lat, 99),
@@ -1867,7 +1918,9 @@ int main(int argc, char **argv)
                pct_ms(&lg.pace_lat, 50), pct_ms(&lg.pace_lat, 99), pct_ms(&lg.pace_lat, 100),
                pct_ms(&lg.login_cpu, 50), pct_ms(&lg.login_rest, 50),
                pct_ms(&lg.login_rest, 99), lg.alive, lg.verify_sent ? "true" : "false",
-               lg.msg_lat.n);
+               lg.msg_lat.n, lg.stalled ? "true" : "false", lg.projected_s,
+               /* roster: from the first request to the last approval */
+               lg.t_approved > 0 ? lg.t_approved - lg.t_start - lg.t_all_online : 0);
     } else {
         printf("%s: %.1f s, ok %llu (%.1f/s), failed %llu, online %d\n", names[o->sc],
                elapsed, lg.ok, elapsed > 0 ? (double)lg.ok / elapsed : 0, lg.failed,
