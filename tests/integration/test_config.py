@@ -161,6 +161,17 @@ def test_reload_keeps_tls_of_earlier_connections(server_factory, clients):
     assert el.tag == q(NS_SASL, "success"), tostr(el)
 
 
+def served_as_before(s, clients, user, pw, resource):
+    """The running host and port still serve; the added host does not."""
+    c = clients(s.c2s_port)
+    c.login(user, pw, resource=resource)
+    assert c.ping().get("type") == "result"
+    other = clients(s.c2s_port).connect()
+    other.open_stream(to="added.example")
+    cond, _ = other.expect_stream_error()
+    assert cond == "host-unknown", cond
+
+
 def test_reload_keeps_restart_only_options(server_factory, clients):
     """Options documented "Reload: restart" (configuration.md) keep their
     running values on reload, with a warning naming each: a host added to
@@ -177,13 +188,7 @@ def test_reload_keeps_restart_only_options(server_factory, clients):
     log = s.log_text()
     assert "option 'hosts' changed; it needs a restart" in log, log[-2000:]
     assert "'listen' changed" in log, log[-2000:]
-    c = clients(s.c2s_port)
-    c.login(user, pw, resource="still")
-    assert c.ping().get("type") == "result"
-    other = clients(s.c2s_port).connect()
-    other.open_stream(to="added.example")
-    cond, _ = other.expect_stream_error()
-    assert cond == "host-unknown", cond
+    served_as_before(s, clients, user, pw, "still")
     # A failing reload restores the running values it had swapped.
     with open(os.path.join(s.dir, "broken.pem"), "w") as f:
         f.write("not a certificate\n")
@@ -191,10 +196,4 @@ def test_reload_keeps_restart_only_options(server_factory, clients):
                                  certfile="broken.pem"))
     cp = s.ctl("reload")
     assert cp.returncode != 0
-    c2 = clients(s.c2s_port)
-    c2.login(user, pw, resource="after-failure")
-    assert c2.ping().get("type") == "result"
-    other = clients(s.c2s_port).connect()
-    other.open_stream(to="added.example")
-    cond, _ = other.expect_stream_error()
-    assert cond == "host-unknown", cond
+    served_as_before(s, clients, user, pw, "after-failure")
