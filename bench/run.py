@@ -65,6 +65,7 @@ BUILD = os.environ.get("PARLEY_BENCH_BUILD", os.path.join(ROOT, "build"))
 LOADGEN = os.path.join(BUILD, "bench", "loadgen")
 PASSWORD = "benchpass"
 IDLE_KEEPALIVE = 30    # s between whitespace keepalives on idle sessions
+IDLE_SETTLE = 25       # s after all idle sessions are online before RSS is read
 SERVER_CPU = "0"
 LOADGEN_CPU = "1"
 PROBLEMS = []           # every failed sanity check, printed under the table
@@ -710,7 +711,11 @@ def idle(srv, n, tls, hold):
             "--keepalive", IDLE_KEEPALIVE]
 
     def sample():
-        time.sleep(min(3, hold / 3))        # let the last writes and GC settle
+        # Idle means quiet: RSS is read IDLE_SETTLE s after the last login
+        # (at most half the hold), once the last writes, garbage
+        # collection and Parley's detaching of quiet streams
+        # (limits.detach_after, 10 s) have settled; keepalives go on.
+        time.sleep(min(IDLE_SETTLE, hold / 2))
         return proc_stats(pid)[1], srv.online_count()
 
     r, got = run_marked(srv, args, sample)
@@ -1068,7 +1073,8 @@ def main():
     ap.add_argument("--idle", default="10000", help="comma-separated session counts")
     ap.add_argument("--idle-kinds", default="tls,tcp",
                     help="idle sessions over 'tls', plain 'tcp', or both (default)")
-    ap.add_argument("--idle-hold", type=float, default=10)
+    ap.add_argument("--idle-hold", type=float, default=60,
+                    help="s the idle sessions are held (RSS is read after min(25, hold/2) s)")
     ap.add_argument("--chat-conns", type=int, default=200)
     ap.add_argument("--chat-rate", default="1000", help="comma-separated offered msg/s")
     ap.add_argument("--chat-gens", type=int, default=1,

@@ -121,6 +121,9 @@ static const struct conf_option limits_opts[] = {
       1, 3600, NULL, 0, "Seconds from connect until the session is bound" },
     { "idle_timeout", CONF_SECONDS, offsetof(struct conf_limits, idle_timeout), "0",
       0, 86400, NULL, 0, "Seconds without a byte from a client before it is disconnected; 0 = never" },
+    { "detach_after", CONF_SECONDS, offsetof(struct conf_limits, detach_after), "10",
+      0, 3600, NULL, 0,
+      "Seconds without traffic after which a bound session's connection buffers are released (its socket and TLS state stay); 0 = never" },
     CONF_END
 };
 

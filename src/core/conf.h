@@ -84,6 +84,8 @@ struct conf_limits {
     unsigned max_connections_per_ip;
     unsigned negotiation_timeout;   /* s from connect to bound session */
     unsigned idle_timeout;      /* s without any byte from a client, 0 = never */
+    unsigned detach_after;      /* s without traffic before a bound session
+                                 * drops its bufferevent (stream/c2s.c), 0 = never */
 };
 
 struct conf_auth {

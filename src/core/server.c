@@ -151,6 +151,7 @@ struct server *server_new(struct conf *conf, struct buf *err)
     }
     if (listeners_start(srv, err) < 0)
         goto fail;
+    c2s_sweep_start(srv);
     const struct conf_listen *cl = control_listener(conf);
     if (cl) {
         srv->ctl = ctl_new(srv, cl->path, err);

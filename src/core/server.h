@@ -44,6 +44,7 @@ struct server {
     unsigned long long next_conn_id;
     struct c2s *conns;              /* every client stream, for shutdown */
     size_t nconns;
+    struct event *c2s_sweep;        /* idle timeouts and detaching (stream/c2s.c) */
     unsigned char secret[32];       /* data_dir/secret: keys HMACs (fake salts, ban records) */
     struct buf scratch;             /* serialization scratch (loop thread only) */
     struct xml_parser_pool *xml_pool;    /* expat parsers for reuse (xml/parser.c) */

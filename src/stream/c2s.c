@@ -38,6 +38,9 @@
  * A connection is never freed inside one of its own callbacks: c2s_close()
  * marks it closing and the free happens from a timer once the output is
  * written (or a deadline passes) and no asynchronous call holds a reference.
+ * A bound stream quiet for limits.detach_after is detached: it keeps its
+ * socket and TLS state but not its bufferevent, until it is used again
+ * (conn(); principle 4).
  *
  * Stream management (XEP-0198), for streams that enabled it (the state is
  * a separate allocation, struct sm_state, so plain streams stay small):
@@ -144,7 +147,14 @@ struct c2s {
     struct c2s *prev, *next;    /* srv->conns */
     unsigned long long id;
     struct bufferevent *bev;    /* socket, TLS on the socket, or TLS filter over
-                                 * the socket (with the read shaper) */
+                                 * the socket (with the read shaper); NULL while
+                                 * detached: reach it through conn() */
+    struct event *watch;        /* detached: EV_READ on fd, see detach() */
+    SSL *ssl;                   /* TLS on the socket (not a filter's): owned */
+    evutil_socket_t fd;         /* the socket, owned; -1 once closed */
+    uint32_t last_read;         /* loop clock (s) of the last bytes read */
+    uint32_t last_active;       /* ... of the last read or write */
+    uint32_t close_started;     /* loop clock (ms) when closing began */
     struct xml_stream *xs;
     struct event *tmo;          /* negotiation deadline, then close polling */
     struct c2s_neg *neg;        /* negotiation state, until bound: neg_of() */
@@ -153,7 +163,6 @@ struct c2s {
     struct csi_state *csi;      /* XEP-0352, only while inactive */
     char *host;                 /* the stream's domain (prepared) */
     char *user;                 /* authenticated localpart */
-    struct timeval close_started;
     enum c2s_state state;
     int refs;                   /* 1 for the connection + 1 per async call */
     bool direct_tls;
@@ -266,6 +275,7 @@ static void csi_free(struct c2s *c);
 static void sm_free(struct sm_state *sm, bool log_lost);
 static void sm_finish(struct c2s *c);
 static void sm_hibernate(struct c2s *c, const char *why);
+static bool sm_try_hibernate(struct c2s *c, const char *why);
 static void close_stream(struct c2s *c, const char *cond, const char *app,
                          const char *text);
 static const struct sm_options *sm_opts(struct c2s *c);
@@ -273,6 +283,158 @@ static const struct sm_options *sm_opts(struct c2s *c);
 const char *c2s_peer(const struct c2s *c)
 {
     return c->names + strlen(c->names) + 1;
+}
+
+/* --- the connection -------------------------------------------------------- */
+
+/*
+ * The connection is a bufferevent on the socket (plain, or TLS on the
+ * socket), or a TLS filter over a plaintext one when the read shaper is
+ * on (see tls_on_socket()).  The c2s owns the socket (fd) and the TLS
+ * state on it (ssl): bufferevents made on the socket never own them (no
+ * BEV_OPT_CLOSE_ON_FREE), because both outlive the bufferevent of a
+ * detached stream.  A filter owns its SSL and the plaintext bufferevent
+ * under it, as a filter is never detached; the fd is still the c2s's.
+ *
+ * Detached (principle 4): a bound stream quiet for limits.detach_after
+ * keeps its socket, its TLS state (whose buffers SSL_MODE_RELEASE_BUFFERS
+ * has released) and one read event on the socket, not the bufferevent
+ * and its two evbuffers (~1.1 KiB).  Any use re-attaches it: bytes or EOF
+ * from the client (the watch fires), and every write, close, hibernation
+ * or takeover, which all reach the bufferevent through conn().
+ */
+
+/* Clocks for stamps that only ever meet in differences (so they may
+ * wrap): the loop's cached time, in s and in ms. */
+static uint32_t clock_s(struct server *srv)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(srv->base, &tv);
+    return (uint32_t)tv.tv_sec;
+}
+
+static uint32_t clock_ms(struct server *srv)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(srv->base, &tv);
+    return (uint32_t)tv.tv_sec * 1000u + (uint32_t)(tv.tv_usec / 1000);
+}
+
+static void on_read(struct bufferevent *bev, void *ud);
+static void on_event(struct bufferevent *bev, short what, void *ud);
+
+/* A plaintext bufferevent on the socket, with the read shaper if any. */
+static struct bufferevent *socket_bev_new(struct c2s *c)
+{
+    struct bufferevent *bev = bufferevent_socket_new(c->srv->base, c->fd,
+                                                     BEV_OPT_DEFER_CALLBACKS);
+    PL_ASSERT(bev != NULL);     /* only fails on out-of-memory */
+    if (c->srv->shaper)
+        bufferevent_set_rate_limit(bev, c->srv->shaper);
+    return bev;
+}
+
+/* TLS (c->ssl) on the socket: BUFFEREVENT_SSL_ACCEPTING for the
+ * handshake, BUFFEREVENT_SSL_OPEN to re-attach an established session
+ * (libevent reuses the socket BIO the SSL already has on c->fd). */
+static struct bufferevent *tls_bev_new(struct c2s *c, enum bufferevent_ssl_state state)
+{
+    struct bufferevent *bev = bufferevent_openssl_socket_new(c->srv->base, c->fd, c->ssl,
+                                                             state, BEV_OPT_DEFER_CALLBACKS);
+    PL_ASSERT(bev != NULL);     /* only fails on out-of-memory */
+    return bev;
+}
+
+/* bev becomes the stream's connection (the caller enables it). */
+static void conn_use(struct c2s *c, struct bufferevent *bev)
+{
+    c->bev = bev;
+    bufferevent_setcb(bev, on_read, NULL, on_event, c);
+}
+
+/* Releases the connection for good: the bufferevent (a filter takes the
+ * plaintext one under it and its SSL along) or the watch of a detached
+ * stream, then the socket and the TLS state on it.  libevent finalizes a
+ * freed bufferevent later in the loop turn, but without
+ * BEV_OPT_CLOSE_ON_FREE it touches neither the fd nor the SSL then. */
+static void conn_free(struct c2s *c)
+{
+    if (c->bev) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+    }
+    if (c->watch) {
+        event_free(c->watch);
+        c->watch = NULL;
+    }
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    if (c->fd >= 0) {
+        evutil_closesocket(c->fd);
+        c->fd = -1;
+    }
+}
+
+/* A detached stream gets its bufferevent back, set up as at accept. */
+static void attach(struct c2s *c)
+{
+    event_free(c->watch);
+    c->watch = NULL;
+    conn_use(c, c->ssl ? tls_bev_new(c, BUFFEREVENT_SSL_OPEN) : socket_bev_new(c));
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Bytes or EOF from a detached client: re-attach and read them in this
+ * loop turn, as the bufferevent's own read event would have (making its
+ * read event active, as out_kick() does for writes). */
+static void on_watch(evutil_socket_t fd, short what, void *ud)
+{
+    struct c2s *c = ud;
+    (void)fd;
+    (void)what;
+    attach(c);
+    event_active(&c->bev->ev_read, EV_READ, 1);
+}
+
+/* Only a stream at rest detaches: bound, nothing asynchronous in flight
+ * (a reference held, a negotiation step), reading not paused, the parser
+ * released at a stanza boundary, nothing buffered either way, and TLS, if
+ * any, on the socket with its handshake done and no record half read. */
+static bool is_detachable(struct c2s *c)
+{
+    if (!c->bev || !c->sess || c->closing || c->hibernating || c->overflow || c->busy ||
+        c->sm_paused || c->tls_pending || c->tls_filter || c->neg || c->refs != 1 ||
+        xml_stream_has_parser(c->xs))
+        return false;
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return false;
+    return !c->ssl || (SSL_is_init_finished(c->ssl) && !SSL_has_pending(c->ssl));
+}
+
+/* The bufferevent goes; the socket and the TLS state stay (conn_free()
+ * releases them), watched for the client's next bytes. */
+static void detach(struct c2s *c)
+{
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    c->watch = event_new(c->srv->base, c->fd, EV_READ, on_watch, c);
+    PL_ASSERT(c->watch != NULL);
+    event_add(c->watch, NULL);
+    log_debug("c2s %llu (%s): detached", c->id, c2s_peer(c));
+}
+
+/* The stream's bufferevent, for any use that reads or writes it: a
+ * detached stream is re-attached first.  NULL when the stream has no
+ * connection (hibernating, or closed).  Counts as activity. */
+static struct bufferevent *conn(struct c2s *c)
+{
+    if (c->watch)
+        attach(c);
+    c->last_active = clock_s(c->srv);
+    return c->bev;
 }
 
 /* --- output ---------------------------------------------------------------- */
@@ -291,19 +453,20 @@ const char *c2s_peer(const struct c2s *c)
  * EAGAIN and the bufferevent waits for it as before.  A TLS filter has no
  * socket event of its own (its underlying bufferevent writes).
  */
-static void out_kick(struct c2s *c, size_t before)
+static void out_kick(struct c2s *c, struct bufferevent *bev, size_t before)
 {
     if (before == 0 && !c->tls_filter)
-        event_active(&c->bev->ev_write, EV_WRITE, 1);
+        event_active(&bev->ev_write, EV_WRITE, 1);
 }
 
 static void write_raw(struct c2s *c, const char *data, size_t len)
 {
-    if (!c->bev)
+    struct bufferevent *bev = conn(c);
+    if (!bev)
         return;
-    size_t before = evbuffer_get_length(bufferevent_get_output(c->bev));
-    bufferevent_write(c->bev, data, len);
-    out_kick(c, before);
+    size_t before = evbuffer_get_length(bufferevent_get_output(bev));
+    bufferevent_write(bev, data, len);
+    out_kick(c, bev, before);
 }
 
 static void write_str(struct c2s *c, const char *s)
@@ -392,9 +555,10 @@ static void frame_chain_done(const void *data, size_t len, void *ud)
  * has written it), a short one copied. */
 static void write_frame(struct c2s *c, struct frame *f, const char *to)
 {
-    if (!c->bev)
+    struct bufferevent *bev = conn(c);
+    if (!bev)
         return;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = bufferevent_get_output(bev);
     size_t before = evbuffer_get_length(out);
     struct buf *b = &c->srv->scratch;
     buf_clear(b);
@@ -412,7 +576,7 @@ static void write_frame(struct c2s *c, struct frame *f, const char *to)
         buf_append(b, f->data + f->split, tail);
         evbuffer_add(out, b->data, b->len);
     }
-    out_kick(c, before);
+    out_kick(c, bev, before);
     overflow_check(c);
 }
 
@@ -629,7 +793,7 @@ static void close_stream(struct c2s *c, const char *cond, const char *app,
     c->closing = true;
     /* XEP-0352: buffered presence is state; the stream ends, it goes. */
     csi_free(c);
-    if (c->bev) {
+    if (conn(c)) {
         if (!c->header_sent) {
             /* RFC 6120 §4.9.1.2: open a stream before the error. */
             if (!neg_of(c)->stream_id[0])
@@ -677,8 +841,7 @@ static void free_c2s(struct c2s *c)
     srv->nconns--;
     if (c->counted)
         ratelimit_conn_dec(srv->conn_limit, c2s_addr(c));
-    if (c->bev)
-        bufferevent_free(c->bev);
+    conn_free(c);
     if (c->xs)
         xml_stream_free(c->xs);
     if (c->tmo)
@@ -701,6 +864,7 @@ static void c2s_unref(struct c2s *c)
         free_c2s(c);
 }
 
+/* A detached stream has none (it detached with nothing buffered). */
 static size_t pending_output(struct c2s *c)
 {
     if (!c->bev)
@@ -712,13 +876,6 @@ static size_t pending_output(struct c2s *c)
     return n;
 }
 
-static long ms_since(const struct timeval *t0)
-{
-    struct timeval now;
-    evutil_gettimeofday(&now, NULL);
-    return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_usec - t0->tv_usec) / 1000;
-}
-
 static void on_close_poll(evutil_socket_t fd, short what, void *ud)
 {
     struct c2s *c = ud;
@@ -728,26 +885,89 @@ static void on_close_poll(evutil_socket_t fd, short what, void *ud)
      * goes elsewhere (once, on the first tick). */
     if (c->sm)
         sm_finish(c);
-    if (pending_output(c) > 0 && ms_since(&c->close_started) < CLOSE_LINGER_MS) {
+    if (pending_output(c) > 0 && clock_ms(c->srv) - c->close_started < CLOSE_LINGER_MS) {
         struct timeval tv = { 0, CLOSE_POLL_MS * 1000 };
         event_add(c->tmo, &tv);
         return;
     }
-    if (c->bev) {
-        bufferevent_free(c->bev);
-        c->bev = NULL;
-    }
+    conn_free(c);
     c2s_unref(c);               /* the connection's own reference */
 }
 
 static void start_close_polling(struct c2s *c)
 {
-    evutil_gettimeofday(&c->close_started, NULL);
+    c->close_started = clock_ms(c->srv);
     if (c->neg && c->neg->delay)
         event_del(c->neg->delay);
     tmo_assign(c, on_close_poll);
     struct timeval tv = { 0, 0 };
     event_add(c->tmo, &tv);
+}
+
+/* --- quiet streams ---------------------------------------------------------- */
+
+/*
+ * One timer per server walks the streams every few seconds: a stream
+ * that read nothing for limits.idle_timeout ends (or hibernates, XEP-0198
+ * §7), and a bound stream with no traffic either way for
+ * limits.detach_after detaches (see conn()).  Stamps on every read and
+ * write make this cheaper than a timeout per stream, re-armed by libevent
+ * on every read; the price is up to one period of lateness.
+ */
+#define SWEEP_PERIOD_MAX 5      /* s: bounds that lateness */
+
+static unsigned sweep_period(const struct conf_limits *l)
+{
+    unsigned p = SWEEP_PERIOD_MAX;
+    if (l->detach_after && l->detach_after < p)
+        p = l->detach_after;
+    if (l->idle_timeout && l->idle_timeout < p)
+        p = l->idle_timeout;
+    return p;
+}
+
+/* Reading is paused while an asynchronous step runs: the client is
+ * waiting for us, not idle (as a bufferevent's read timeout stops while
+ * reading is disabled). */
+static bool is_waiting_for_us(const struct c2s *c)
+{
+    return c->busy || c->sm_paused || c->tls_pending || (c->neg && c->neg->pending_failure);
+}
+
+static void sweep_one(struct c2s *c, const struct conf_limits *l, uint32_t now)
+{
+    if (c->closing || c->hibernating)
+        return;
+    if (l->idle_timeout && now - c->last_read >= l->idle_timeout && !is_waiting_for_us(c)) {
+        if (!sm_try_hibernate(c, "idle for too long"))
+            c2s_close(c, "connection-timeout", "idle for too long");
+        return;
+    }
+    if (l->detach_after && !c->watch && now - c->last_active >= l->detach_after &&
+        is_detachable(c))
+        detach(c);
+}
+
+/* Closing, hibernating or detaching a stream frees none (close polling
+ * does, from its own timer), so the walk may go on past it. */
+static void on_sweep(evutil_socket_t fd, short what, void *ud)
+{
+    struct server *srv = ud;
+    (void)fd;
+    (void)what;
+    const struct conf_limits *l = &srv->conf->limits;   /* reload: read anew */
+    uint32_t now = clock_s(srv);
+    for (struct c2s *c = srv->conns; c; c = c->next)
+        sweep_one(c, l, now);
+    struct timeval tv = { sweep_period(l), 0 };
+    evtimer_add(srv->c2s_sweep, &tv);
+}
+
+void c2s_sweep_start(struct server *srv)
+{
+    srv->c2s_sweep = evtimer_new(srv->base, on_sweep, srv);
+    struct timeval tv = { sweep_period(&srv->conf->limits), 0 };
+    evtimer_add(srv->c2s_sweep, &tv);
 }
 
 void c2s_close_all(struct server *srv, const char *cond, const char *text)
@@ -758,6 +978,10 @@ void c2s_close_all(struct server *srv, const char *cond, const char *text)
 
 void c2s_free_all(struct server *srv)
 {
+    if (srv->c2s_sweep) {
+        event_free(srv->c2s_sweep);
+        srv->c2s_sweep = NULL;
+    }
     while (srv->conns) {
         struct c2s *c = srv->conns;
         if (c->sess) {
@@ -1173,10 +1397,7 @@ static void sm_hibernate(struct c2s *c, const char *why)
         free(cs->v);
         free(cs);
     }
-    if (c->bev) {
-        bufferevent_free(c->bev);
-        c->bev = NULL;
-    }
+    conn_free(c);
     if (c->xs) {
         xml_stream_free(c->xs);
         c->xs = NULL;
@@ -1625,9 +1846,6 @@ static void on_parse_error(void *ud, enum xml_error err, const char *text)
 
 /* --- STARTTLS (RFC 6120 §5) ----------------------------------------------- */
 
-static void on_read(struct bufferevent *bev, void *ud);
-static void on_event(struct bufferevent *bev, short what, void *ud);
-
 static void handle_starttls(struct c2s *c)
 {
     if (c->tls || c->authed || c->direct_tls) {
@@ -1650,11 +1868,12 @@ static void handle_starttls(struct c2s *c)
  * read by the new bufferevent.  Returns NULL (nothing changed but some of
  * the output possibly written, which the filter then continues) when the
  * socket takes no more right now or failed: the caller falls back to the
- * filter, which sends the rest first. */
+ * filter, which sends the rest first.  Takes ssl over (as c->ssl) when it
+ * succeeds. */
 static struct bufferevent *tls_on_socket(struct c2s *c, SSL *ssl)
 {
     struct bufferevent *pb = c->bev;
-    evutil_socket_t fd = bufferevent_getfd(pb);
+    evutil_socket_t fd = c->fd;
     struct evbuffer *out = bufferevent_get_output(pb);
     /* With the read shaper (limits.shaper_rate) the filter stays: the
      * socket-mode TLS bufferevent of libevent 2.1, stopped by its rate
@@ -1674,17 +1893,10 @@ static struct bufferevent *tls_on_socket(struct c2s *c, SSL *ssl)
     evbuffer_freeze(out, 1);
     if (!flushed)
         return NULL;
-    struct bufferevent *tb = bufferevent_openssl_socket_new(
-        c->srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    /* Only fails on out-of-memory, and would then have freed ssl and
-     * closed fd (BEV_OPT_CLOSE_ON_FREE): nothing to fall back on. */
-    PL_ASSERT(tb != NULL);
-    /* Detach the fd so that freeing the plaintext bufferevent (opened
-     * with BEV_OPT_CLOSE_ON_FREE) does not close it: libevent 2.1's
-     * socket destructor closes only an fd >= 0. */
+    c->ssl = ssl;
+    struct bufferevent *tb = tls_bev_new(c, BUFFEREVENT_SSL_ACCEPTING);
+    /* The plaintext bufferevent does not own the socket (see conn()). */
     bufferevent_disable(pb, EV_READ | EV_WRITE);
-    bufferevent_setfd(pb, -1);
     bufferevent_free(pb);
     return tb;
 }
@@ -1712,14 +1924,8 @@ static void start_tls(struct c2s *c)
         c2s_close(c, "internal-server-error", "cannot start TLS");
         return;
     }
-    c->bev = tb;
+    conn_use(c, tb);
     c->tls = true;
-    bufferevent_setcb(tb, on_read, NULL, on_event, c);
-    unsigned idle = c->srv->conf->limits.idle_timeout;
-    if (idle) {
-        struct timeval tv = { idle, 0 };
-        bufferevent_set_timeouts(tb, &tv, NULL);
-    }
     bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
@@ -1947,8 +2153,9 @@ static void resume_reading(struct c2s *c)
      * credentials) keeps reading paused: it resumes later. */
     if (c->closing || neg_of(c)->pending_failure || c->busy)
         return;
-    bufferevent_enable(c->bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+    struct bufferevent *bev = conn(c);
+    bufferevent_enable(bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
         process_input(c);
 }
 
@@ -2902,10 +3109,39 @@ static void process_input(struct c2s *c)
     c2s_unref(c);
 }
 
+/* Nothing but whitespace: a keepalive (RFC 6120 §4.6.1). */
+static bool only_whitespace(struct evbuffer *in)
+{
+    struct evbuffer_iovec v[4];
+    int n = evbuffer_peek(in, -1, NULL, v, 4);
+    if (n <= 0 || n > 4)
+        return false;
+    for (int i = 0; i < n; i++) {
+        const char *p = v[i].iov_base;
+        for (size_t j = 0; j < v[i].iov_len; j++)
+            if (p[j] != ' ' && p[j] != '\t' && p[j] != '\r' && p[j] != '\n')
+                return false;
+    }
+    return true;
+}
+
 static void on_read(struct bufferevent *bev, void *ud)
 {
-    (void)bev;
-    process_input(ud);
+    struct c2s *c = ud;
+    /* A keepalive says the client is there, not that the stream is busy:
+     * it keeps the idle timeout away but not detaching, and a stream that
+     * was at rest before it goes back to rest at once instead of holding
+     * a bufferevent until the next sweep (with keepalives every 30 s and
+     * detach_after 10 s, a third of idle streams would hold one). */
+    bool keepalive = only_whitespace(bufferevent_get_input(bev));
+    uint32_t now = clock_s(c->srv);
+    c->last_read = now;
+    if (!keepalive)
+        c->last_active = now;
+    process_input(c);
+    unsigned after = c->srv->conf->limits.detach_after;
+    if (keepalive && after && c->bev && now - c->last_active >= after && is_detachable(c))
+        detach(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *ud)
@@ -2922,11 +3158,6 @@ static void on_event(struct bufferevent *bev, short what, void *ud)
                 evbuffer_drain(bufferevent_get_output(under),
                                evbuffer_get_length(bufferevent_get_output(under)));
         }
-        return;
-    }
-    if (what & BEV_EVENT_TIMEOUT) {
-        if (!sm_try_hibernate(c, "idle for too long"))
-            c2s_close(c, "connection-timeout", "idle for too long");
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -2999,6 +3230,8 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
     c->starttls_required = lcfg->starttls_required;
     format_peer(c, sa);
     evutil_make_socket_nonblocking(fd);
+    c->fd = fd;
+    c->last_read = c->last_active = clock_s(srv);
 
     c->next = srv->conns;
     if (srv->conns)
@@ -3007,28 +3240,25 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
     srv->nconns++;
 
     if (c->direct_tls && !srv->shaper) {
-        SSL *ssl = tls_ssl_new(srv->tls);
-        c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        c->ssl = tls_ssl_new(srv->tls);
+        conn_use(c, tls_bev_new(c, BUFFEREVENT_SSL_ACCEPTING));
         c->tls = true;
     } else {
-        c->bev = bufferevent_socket_new(srv->base, fd,
-                                        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
         /* The read shaper goes on the plaintext socket bufferevent: TLS
          * over it is a filter (see tls_on_socket() for why). */
-        if (srv->shaper)
-            bufferevent_set_rate_limit(c->bev, srv->shaper);
+        struct bufferevent *bev = socket_bev_new(c);
         if (c->direct_tls) {
             SSL *ssl = tls_ssl_new(srv->tls);
             struct bufferevent *tb = bufferevent_openssl_filter_new(
-                srv->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                srv->base, bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
             /* Only fails on out-of-memory (ssl is then freed). */
             PL_ASSERT(tb != NULL);
-            c->bev = tb;
+            bev = tb;
             c->tls = true;
             c->tls_filter = true;
         }
+        conn_use(c, bev);
     }
     c->xs = xml_stream_new(&(struct xml_limits){ conf->limits.max_stanza_size,
                                                  conf->limits.max_depth,
@@ -3038,11 +3268,6 @@ void c2s_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *s
     c->tmo = evtimer_new(srv->base, on_negotiation_timeout, c);
     struct timeval tv = { conf->limits.negotiation_timeout, 0 };
     evtimer_add(c->tmo, &tv);
-    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
-    if (conf->limits.idle_timeout) {
-        struct timeval it = { conf->limits.idle_timeout, 0 };
-        bufferevent_set_timeouts(c->bev, &it, NULL);
-    }
     log_debug("c2s %llu: connection from %s", c->id, c2s_peer(c));
 
     unsigned max = conf->limits.max_connections_per_ip;

@@ -1,8 +1,9 @@
 /*
  * c2s.h - client-to-server streams (RFC 6120 §4-§7).
  *
- * A c2s owns its connection (a bufferevent, with TLS once negotiated),
- * its XML stream parser and its negotiation state: STARTTLS, SASL,
+ * A c2s owns its connection (a socket and a bufferevent on it, with TLS
+ * once negotiated; a quiet bound stream lets the bufferevent go until it
+ * is used again), its XML stream parser and its negotiation state: STARTTLS, SASL,
  * resource binding.  Once bound, stanzas go to the router.
  */
 #ifndef PARLEY_STREAM_C2S_H
@@ -42,9 +43,13 @@ const char *c2s_addr(const struct c2s *c);
 void c2s_hold(struct c2s *c);
 void c2s_release(struct c2s *c);
 bool c2s_is_closing(const struct c2s *c);
+/* Starts the server's sweep of quiet streams (limits.idle_timeout,
+ * limits.detach_after); c2s_free_all() stops it. */
+void c2s_sweep_start(struct server *srv);
 /* Closes every stream (server shutdown). */
 void c2s_close_all(struct server *srv, const char *cond, const char *text);
-/* Frees every stream now, whatever is pending (after the loop ended). */
+/* Frees every stream now, whatever is pending (after the loop ended),
+ * and the sweep. */
 void c2s_free_all(struct server *srv);
 
 #endif
