@@ -52,7 +52,6 @@ struct offline_state {
     struct hashmap flushing;    /* bare JID -> struct flush (one per account) */
     struct hashmap waiting;     /* full JID -> key: available with a negative
                                    priority, flush when it turns non-negative */
-    struct hashmap storing;     /* bare JID -> struct store_queue */
 };
 
 struct flush {
@@ -74,8 +73,6 @@ static void state_unref(struct offline_state *os)
     for (size_t i = 0; hashmap_next(&os->waiting, &i, &k, &v);)
         free(v);
     hashmap_release(&os->waiting);
-    PL_ASSERT(os->storing.count == 0);     /* each queued message holds a reference */
-    hashmap_release(&os->storing);
     free(os);
 }
 
@@ -99,19 +96,6 @@ struct pending_store {
     long long max_rows;
     struct buf value;           /* the stored copy, with <delay/> */
     bool gate;                  /* the recipient's gate is still held */
-    struct pending_store *next; /* the recipient's queue */
-};
-
-/* RFC 6120 §10.1: messages from one sender to one recipient stay in
- * order, and the offline store delivers rows in the order they were
- * appended.  The ban check before an append may answer at once (cached)
- * or after a storage read, so each recipient's messages queue and are
- * checked and appended one after another, in arrival order. */
-struct store_queue {
-    struct pending_store *head, **tail;
-    bool checking;              /* the head's ban check is in flight */
-    bool running;               /* queue_run() is on the stack */
-    char user[];                /* the map key */
 };
 
 static void flush_start(struct offline_state *os, struct server *srv, struct session *s);
@@ -173,87 +157,39 @@ static void stored(const struct store_result *res, void *ud)
     pending_free(p);
 }
 
-static void queue_run(struct offline_state *os, struct store_queue *q);
-
 /* Issue 5: a banned account's messages are bounced, not stored (whether or
- * not the module that caches ban states for the router is enabled). */
+ * not the module that caches ban states for the router is enabled).  The
+ * recipient's gate (router.h) keeps its messages in arrival order through
+ * the check and the append, whether the check answers at once (cached)
+ * or after a storage read: the next one reaches us only once it opens. */
 static void ban_checked(void *ud, bool banned, const char *reason)
 {
     (void)reason;               /* the operator's reason is not the sender's business */
     struct pending_store *p = ud;
-    struct offline_state *os = p->os;
-    struct store_queue *q = hashmap_get(&os->storing, p->to->bare);
-    PL_ASSERT(q && q->head == p && q->checking);
-    q->head = p->next;
-    if (!q->head)
-        q->tail = &q->head;
-    q->checking = false;
-    os->refs++;                 /* p (and its reference) may go below */
     struct server *srv = p->srv;
-    char *release = NULL;       /* the gate to release once q is left alone */
-    if (banned && !p->srv->stopping) {
-        router_bounce(p->srv, p->st, "cancel", "service-unavailable",
+    if (banned && !srv->stopping) {
+        router_bounce(srv, p->st, "cancel", "service-unavailable",
                       "the recipient cannot receive messages");
-        release = pl_strdup(p->to->bare);
+        router_gate_release(srv, p->to->bare);
         pending_free(p);
-    } else {
-        struct store_log_append_args a = {
-            .user = p->to->local, .host = p->to->domain, .area = AREA, .id = p->id,
-            .with = p->with, .stamp = p->stamp,
-            .value = p->value.data, .value_len = p->value.len,
-            .max_rows = p->max_rows, .need_account = true,
-        };
-        store_log_append(p->srv->store, &a, stored, p);
-        /* Storage runs requests in submission order, so a flush that
-         * starts from now on reads this row: unless the recipient is
-         * available already (its flush may have read the store before
-         * this append), later messages need not wait for the commit, and
-         * a burst to an offline account is committed in batches. */
-        if (!target_session(srv, p->to)) {
-            p->gate = false;
-            release = pl_strdup(p->to->bare);
-        }
+        return;
     }
-    if (!q->running)
-        queue_run(os, q);       /* answered later: go on with the next */
-    if (release) {
-        router_gate_release(srv, release);
-        free(release);
+    struct store_log_append_args a = {
+        .user = p->to->local, .host = p->to->domain, .area = AREA, .id = p->id,
+        .with = p->with, .stamp = p->stamp,
+        .value = p->value.data, .value_len = p->value.len,
+        .max_rows = p->max_rows, .need_account = true,
+    };
+    store_log_append(srv->store, &a, stored, p);
+    /* Storage runs requests in submission order, so a flush that starts
+     * from now on reads this row: unless the recipient is available
+     * already (its flush may have read the store before this append),
+     * later messages need not wait for the commit, and a burst to an
+     * offline account is committed in batches.  p lives until stored(). */
+    if (!target_session(srv, p->to)) {
+        p->gate = false;
+        router_gate_release(srv, p->to->bare);
     }
-    state_unref(os);
-}
-
-/* Checks and appends the recipient's queued messages in order; returns
- * when one waits for an asynchronous ban check (ban_checked() goes on). */
-static void queue_run(struct offline_state *os, struct store_queue *q)
-{
-    q->running = true;
-    while (q->head && !q->checking) {
-        struct pending_store *p = q->head;
-        q->checking = true;
-        ban_check(p->srv, p->to->local, p->to->domain, ban_checked, p);
-    }
-    q->running = false;
-    if (!q->head && !q->checking) {
-        hashmap_del(&os->storing, q->user);
-        free(q);
-    }
-}
-
-static void queue_add(struct offline_state *os, struct pending_store *p)
-{
-    struct store_queue *q = hashmap_get(&os->storing, p->to->bare);
-    if (!q) {
-        size_t n = strlen(p->to->bare) + 1;
-        q = pl_calloc(1, sizeof(*q) + n);
-        memcpy(q->user, p->to->bare, n);
-        q->tail = &q->head;
-        hashmap_put(&os->storing, q->user, q);
-    }
-    *q->tail = p;
-    q->tail = &p->next;
-    if (!q->checking && !q->running)
-        queue_run(os, q);
 }
 
 static enum hook_result on_offline_message(struct hook_event *ev, void *ud)
@@ -304,7 +240,7 @@ static enum hook_result on_offline_message(struct hook_event *ev, void *ud)
      * meanwhile would overtake this one (RFC 6120 §10.1). */
     router_gate_hold(ev->srv, to->bare);
     p->gate = true;
-    queue_add(p->os, p);
+    ban_check(p->srv, p->to->local, p->to->domain, ban_checked, p);
     return HOOK_HANDLED;
 }
 
@@ -504,7 +440,6 @@ static int offline_load(struct pl_module_ctx *m)
     os->refs = 1;
     hashmap_init(&os->flushing);
     hashmap_init(&os->waiting);
-    hashmap_init(&os->storing);
     m->data = os;
     pl_hook(m, HOOK_OFFLINE_MESSAGE, on_offline_message, PRIO_OFFLINE);
     pl_hook(m, HOOK_STANZA_IN, on_stanza_in, PRIO_OFFLINE);
