@@ -211,17 +211,18 @@ void ban_cache_free(struct ban_cache *bc)
 }
 
 /* Routes or bounces a stanza that waited, and releases it and the
- * recipient's gate it held (router.h). */
+ * recipient's gate it held (router.h).  Also while the server stops: this
+ * runs from a storage completion, so storage is still open (server.c
+ * drains it before store_close()) and the message reaches its recipient,
+ * the offline store or a bounce, never nothing. */
 static void waiter_finish(struct server *srv, struct waiter *w, bool banned,
                           const char *bare)
 {
-    if (!srv->stopping) {
-        if (banned)
-            router_bounce(srv, w->st, "cancel", "service-unavailable",
-                          "the recipient cannot receive messages");
-        else
-            router_resume(srv, w->st);  /* the hooks run again and find the state */
-    }
+    if (banned)
+        router_bounce(srv, w->st, "cancel", "service-unavailable",
+                      "the recipient cannot receive messages");
+    else
+        router_resume(srv, w->st);  /* the hooks run again and find the state */
     router_gate_release(srv, bare);
     stanza_unhold(w->st);
     stanza_unref(w->st);
@@ -411,8 +412,9 @@ static void written(const struct store_result *res, void *ud)
                    origin_of(call), q.data);
     }
     buf_release(&q);
-    if (!srv->stopping)
-        cache_note(srv, host, job->bare, !job->lift);
+    /* Also while stopping: messages still routed while storage drains
+     * must find the committed state (only sessions are gone by then). */
+    cache_note(srv, host, job->bare, !job->lift);
     if (job->lift) {
         cmd_reply_ok(call);
         goto out;

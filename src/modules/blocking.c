@@ -757,7 +757,6 @@ static void read_done(const struct store_result *res, void *ud)
 {
     struct request *r = ud;
     struct blocking *b = r->b;
-    struct server *srv = b->srv;
     struct entry *e = hashmap_get(&b->users, r->bare);
     PL_ASSERT(e != NULL);           /* busy entries are never evicted */
     e->reads--;
@@ -786,12 +785,15 @@ static void read_done(const struct store_result *res, void *ud)
         e->waiters = NULL;
         e->wtail = &e->waiters;
         /* Routing them again re-enters the hooks, which may evict from
-         * the LRU: keep this entry. */
+         * the LRU: keep this entry.  Also while the server stops: this is
+         * a storage completion, so storage is still open (server.c drains
+         * it before store_close()) and the stanza is delivered, stored
+         * offline or bounced like any other; releasing it unrouted would
+         * drop a stanza the server accepted. */
         e->resolving++;
         while (w) {
             struct waiter *next = w->next;
-            if (!srv->stopping)
-                resolve(b, e, w);
+            resolve(b, e, w);
             waiter_release(w);
             w = next;
         }

@@ -115,40 +115,45 @@ static void pending_free(struct pending_store *p)
 static void stored(const struct store_result *res, void *ud)
 {
     struct pending_store *p = ud;
-    if (!p->srv->stopping) {
-        switch (res->status) {
-        case STORE_OK:
-            /* The recipient may have come online between the router's
-             * decision and this commit, its flush having read the store
-             * before the row was there: deliver now, not at the next
-             * login (XEP-0160 §2 step 5). */
-            if (!p->os->dead) {
-                struct session *s = target_session(p->srv, p->to);
-                if (s)
-                    flush_start(p->os, p->srv, s);
-            }
-            break;
-        case STORE_LIMIT:
-            /* XEP-0160 §2 step 3: a full queue is answered with
-             * <service-unavailable/> (not <resource-constraint/>, which
-             * would tell the sender to retry: the recipient must act). */
-            router_bounce(p->srv, p->st, "cancel", "service-unavailable",
-                          "the recipient's offline message storage is full");
-            break;
-        case STORE_NOT_FOUND:
-            /* The account was deleted while the message was in flight:
-             * RFC 6121 §8.5.1. */
-            router_bounce(p->srv, p->st, "cancel", "service-unavailable",
-                          "no such user");
-            break;
-        default:
-            router_bounce(p->srv, p->st, "wait", "internal-server-error",
-                          "the message could not be stored");
-            break;
+    /* Also while the server stops: a message that could not be stored
+     * is bounced, never dropped (docs/message-delivery.md). */
+    switch (res->status) {
+    case STORE_OK:
+        /* The recipient may have come online between the router's
+         * decision and this commit, its flush having read the store
+         * before the row was there: deliver now, not at the next
+         * login (XEP-0160 §2 step 5).  A stopping server has no
+         * sessions left to flush to. */
+        if (!p->os->dead && !p->srv->stopping) {
+            struct session *s = target_session(p->srv, p->to);
+            if (s)
+                flush_start(p->os, p->srv, s);
         }
-    } else if (res->status != STORE_OK) {
-        log_error("offline: storing a message failed during shutdown (status %d)",
-                  res->status);
+        break;
+    case STORE_LIMIT:
+        /* XEP-0160 §2 step 3: a full queue is answered with
+         * <service-unavailable/> (not <resource-constraint/>, which
+         * would tell the sender to retry: the recipient must act). */
+        router_bounce(p->srv, p->st, "cancel", "service-unavailable",
+                      "the recipient's offline message storage is full");
+        break;
+    case STORE_NOT_FOUND:
+        /* The account was deleted while the message was in flight:
+         * RFC 6121 §8.5.1. */
+        router_bounce(p->srv, p->st, "cancel", "service-unavailable",
+                      "no such user");
+        break;
+    default:
+        /* RFC 6120 §8.3.3.8 <internal-server-error/>, type 'wait': the
+         * failure is ours, not the recipient's, and the sender may try
+         * again later - also when it happened because the server is
+         * stopping (storage answers errors once it has closed). */
+        if (p->srv->stopping)
+            log_error("offline: storing a message failed during shutdown (status %d)",
+                      res->status);
+        router_bounce(p->srv, p->st, "wait", "internal-server-error",
+                      "the message could not be stored");
+        break;
     }
     /* Later messages to the recipient may go on (a flush started above
      * holds them back as it needs: on_stanza_in()). */
@@ -167,7 +172,7 @@ static void ban_checked(void *ud, bool banned, const char *reason)
     (void)reason;               /* the operator's reason is not the sender's business */
     struct pending_store *p = ud;
     struct server *srv = p->srv;
-    if (banned && !srv->stopping) {
+    if (banned) {
         router_bounce(srv, p->st, "cancel", "service-unavailable",
                       "the recipient cannot receive messages");
         router_gate_release(srv, p->to->bare);

@@ -525,17 +525,18 @@ struct share_check {
 static void share_checked(struct server *srv, int sub, void *ud)
 {
     struct share_check *c = ud;
-    if (!srv->stopping) {
-        struct session *s = sm_find(srv, c->to);
-        if (sub < 0)
-            router_bounce(srv, c->st, "wait", "internal-server-error", "storage failure");
-        else if (!(sub & ROSTER_SUB_FROM))
-            router_bounce(srv, c->st, "cancel", "service-unavailable", NULL);
-        else if (s)
-            sm_deliver(srv, s, c->st);
-        else
-            router_bounce(srv, c->st, "cancel", "service-unavailable", NULL); /* §8.5.3.2.3 */
-    }
+    /* Also while the server stops (the answer comes from the roster's
+     * storage, which is drained before it closes): the session is gone
+     * by then, so the sender learns it, as below. */
+    struct session *s = sm_find(srv, c->to);
+    if (sub < 0)
+        router_bounce(srv, c->st, "wait", "internal-server-error", "storage failure");
+    else if (!(sub & ROSTER_SUB_FROM))
+        router_bounce(srv, c->st, "cancel", "service-unavailable", NULL);
+    else if (s)
+        sm_deliver(srv, s, c->st);
+    else
+        router_bounce(srv, c->st, "cancel", "service-unavailable", NULL); /* §8.5.3.2.3 */
     stanza_unhold(c->st);
     stanza_unref(c->st);
     jid_free(c->to);
