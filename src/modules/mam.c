@@ -1079,6 +1079,7 @@ void mam_archived_ids(struct server *srv, const char *user, const char *const *i
     struct store_log_query_args q = {
         .user = j->local, .host = j->domain, .area = AREA,
         .ids = (const char *const *)iq->ids,
+        .skip_unknown_ids = true,   /* the question is which ones exist */
     };
     store_log_query(srv->store, &q, ids_done, iq);
     jid_free(j);

@@ -549,6 +549,7 @@ void store_log_query(struct store *s, const struct store_log_query_args *q,
         .user = q->user, .host = q->host, .area = q->area,
         .with = q->with, .start = q->start, .end = q->end,
         .after_id = q->after_id, .before_id = q->before_id, .ids = q->ids,
+        .skip_unknown_ids = q->skip_unknown_ids,
         .limit = q->limit, .reverse = q->reverse,
     };
     submit_db(s, STORE_OP_LOG_QUERY, &a, cb, ud);

@@ -156,6 +156,9 @@ struct store_log_query_args {
     const char *after_id;       /* rows after this id (RSM <after/>) */
     const char *before_id;      /* rows before this id (RSM <before/>) */
     const char *const *ids;     /* only these ids (XEP-0313 <ids/>); NULL-terminated */
+    bool skip_unknown_ids;      /* with ids: unknown ones are left out of the
+                                   result instead of failing it with NOT_FOUND
+                                   (which is XEP-0313 §4.1.3's answer) */
     long long limit;            /* <= 0: no limit */
     bool reverse;
 };

@@ -880,7 +880,7 @@ static int log_query(struct sqlite_db *d, const struct store_args *a,
     int flags = (a->with ? QF_WITH : 0) | (a->ids ? QF_IDS : 0)
         | (a->start ? QF_START : 0) | (a->end ? QF_END : 0);
     char *ids_json = a->ids ? json_array_of(a->ids) : NULL;
-    if (ids_json) {
+    if (ids_json && !a->skip_unknown_ids) {
         /* XEP-0313 §4.1.3: an unknown id in 'ids' is item-not-found. */
         sqlite3_stmt *st = d->stmt[ST_LOG_MISSING_IDS];
         bind_area(st, a);

@@ -71,6 +71,7 @@ struct store_args {
 
     /* log_query, log_delete: NULL-terminated, NULL when unset */
     const char *const *ids;
+    bool skip_unknown_ids;      /* log_query: no NOT_FOUND for unknown ids */
     long long upto_seq;         /* log_delete without ids; 0: all */
     long long before;           /* log_expire: stamps below this go */
 };
