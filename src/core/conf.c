@@ -140,6 +140,12 @@ static const struct conf_option auth_opts[] = {
       1, 86400, NULL, 0, "Window in which failed logins are counted" },
     { "lockout", CONF_SECONDS, offsetof(struct conf_auth, lockout), "5m",
       1, 604800, NULL, 0, "How long an address is refused after max_failures" },
+    /* XEP-0484 §4.2 leaves the lifetime to policy.  The minimum is 2 s so
+     * that tests can watch a token expire; a reload applies to tokens
+     * issued from then on (each stores its own expiry). */
+    { "fast_lifetime", CONF_SECONDS, offsetof(struct conf_auth, fast_lifetime), "14d",
+      2, 31536000, NULL, 0,
+      "How long a FAST token (XEP-0484) stays valid; a token used when less than half of this remains is replaced by a new one" },
     CONF_END
 };
 

@@ -94,6 +94,8 @@ struct conf_auth {
     unsigned max_failures;      /* failed logins per source address ... */
     unsigned failure_window;    /* ... within this many seconds ... */
     unsigned lockout;           /* ... lock the address out for this long */
+    unsigned fast_lifetime;     /* s a FAST token lives (XEP-0484); rotated
+                                 * once less than half of it remains */
 };
 
 struct conf_storage {

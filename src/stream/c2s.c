@@ -114,10 +114,6 @@
 #define NS_FAST     "urn:xmpp:fast:0"
 #define NS_CARBONS  "urn:xmpp:carbons:2"
 
-/* XEP-0484 §4.2 leaves token lifetimes to policy: two weeks, rotated
- * (a new token in <success/>) once less than half of that remains. */
-#define FAST_LIFETIME (14 * 24 * 3600)
-
 /* RFC 6120 §6.4.5 lets a server limit SASL retries per stream, and §7.6.2.1
  * asks for 5..10 bind retries; both end with <policy-violation/>. */
 #define MAX_SASL_ATTEMPTS 5
@@ -237,6 +233,8 @@ struct c2s_neg {
     bool have_fp;
     bool fast_rotate;           /* FAST: the token used is due for rotation */
     bool sasl2;                 /* the exchange in progress is SASL2 */
+    char *stream_from;          /* bare JID of the client's header 'from',
+                                 * normalized; NULL when it sent none */
     char stream_id[20];         /* the 'id' of our stream header (§4.7.3) */
 };
 
@@ -262,6 +260,7 @@ static void neg_free(struct c2s *c)
     free(n->ok_user);
     buf_release(&n->ok_data);
     free(n->fast_token);
+    free(n->stream_from);
     free(n);
 }
 
@@ -1824,6 +1823,12 @@ static void on_open(void *ud, const struct xml_node *root)
     const char *from = xml_attr(root, "from");
     struct jid *fj = from ? jid_parse(from) : NULL;
     send_header(c, fj ? fj->full : NULL);
+    if (!c->authed) {
+        /* For the authorization string's check (sasl_need_creds()). */
+        PL_FREE(neg_of(c)->stream_from);
+        if (fj)
+            neg_of(c)->stream_from = pl_strdup(fj->bare);
+    }
     jid_free(fj);
     const char *version = xml_attr(root, "version");
     if (!version || strtol(version, NULL, 10) < 1) {
@@ -2250,10 +2255,15 @@ static void sasl_need_creds(struct c2s *c)
         return;
     }
     if (authzid && *authzid) {
-        /* RFC 6120 §6.3.8: only the account's own bare JID may be asked. */
+        /* RFC 6120 §6.3.8: only the account's own bare JID may be asked.
+         * XEP-0388 §4.4: in SASL2 it MUST also match the stream header's
+         * 'from', if there was one (both compared normalized, RFC 7622). */
         struct jid *az = jid_parse(authzid);
         bool own = az && !az->resource && az->local &&
                    strcmp(az->local, j->user) == 0 && strcmp(az->domain, c->host) == 0;
+        const char *sfrom = neg_of(c)->stream_from;
+        if (own && neg_of(c)->sasl2 && sfrom && strcmp(sfrom, az->bare) != 0)
+            own = false;
         jid_free(az);
         if (!own) {
             free(j);
@@ -2621,7 +2631,7 @@ static void fast_issue_loaded(const struct store_result *res, void *ud)
     s->present = true;
     s->mech = j->mech;
     RAND_bytes(s->nonce, sizeof(s->nonce));
-    s->expiry = (int64_t)time(NULL) + FAST_LIFETIME;
+    s->expiry = (int64_t)time(NULL) + c->srv->conf->auth.fast_lifetime;
     memcpy(s->fp, neg_of(c)->creds_fp, FAST_FP_LEN);
     char bare[2 * JID_PART_MAX + 2];
     snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
@@ -2709,8 +2719,8 @@ static void fast_rec_loaded(const struct store_result *res, void *ud)
     fast_token_derive(c->srv->secret, sizeof(c->srv->secret), bare, s->nonce, j->token);
     if (j->invalidate)
         memset(s, 0, sizeof(*s));      /* §3.6 */
-    else if (s->expiry - now < FAST_LIFETIME / 2)
-        neg_of(c)->fast_rotate = true;         /* §3.5 */
+    else if (s->expiry - now < (int64_t)c->srv->conf->auth.fast_lifetime / 2)
+        neg_of(c)->fast_rotate = true;         /* §3.5: auth.fast_lifetime */
     char *val = fast_rec_encode(&j->rec);
     store_kv_set(c->srv->store, j->user, c->host, FAST_KV_AREA, j->ua, val, strlen(val),
                  fast_auth_stored, j);

@@ -9,6 +9,8 @@ the user-agent id; invalidation by the client; and a password change
 
 import hashlib
 import hmac
+import subprocess
+import time
 
 import pytest
 
@@ -150,3 +152,41 @@ def test_no_token_without_user_agent(server, clients):
     el = scram2(c, user, PASSWORD, ua=None,
                 inline="<request-token xmlns='%s' mechanism='HT-SHA-256-NONE'/>" % NS_FAST)
     assert identity(el) and el.find(q(NS_FAST, "token")) is None
+
+
+def test_configured_lifetime_rotation_and_expiry(server_factory, clients):
+    """auth.fast_lifetime (XEP-0484 §4.2 leaves it to policy): a token used
+    once less than half of its life remains is replaced by a new one in
+    <success/> (§3.5), and an expired one is refused with
+    <credentials-expired/> so that the client falls back to its password.
+    Lifetime 6 s: times are whole seconds, and the margins below hold
+    whatever fraction of a second the token was issued at."""
+    s = server_factory(modules=MODULES, auth={"fast_lifetime": "6s"})
+    user, _ = make_account(s)
+    t1 = get_token(clients, s, user)
+    issued = time.monotonic()
+    _, el = fast_login(clients, s, user, t1, fast_attrs=" count='1'")
+    assert identity(el)
+    assert el.find(q(NS_FAST, "token")) is None, "rotated while young: " + tostr(el)
+
+    time.sleep(max(0, issued + 4.2 - time.monotonic()))   # 2..3 s left of 6
+    _, el = fast_login(clients, s, user, t1, fast_attrs=" count='2'")
+    assert identity(el)
+    tok = el.find(q(NS_FAST, "token"))
+    assert tok is not None, "not rotated past half its life: " + tostr(el)
+    t2 = tok.get("token")
+    assert t2 and t2 != t1
+
+    time.sleep(max(0, issued + 7.2 - time.monotonic()))   # t1 has expired
+    _, el = fast_login(clients, s, user, t1, fast_attrs=" count='3'")
+    assert failure(el)[0] == "credentials-expired", tostr(el)
+    _, el = fast_login(clients, s, user, t2)              # the new one lives on
+    assert identity(el)
+
+
+def test_lifetime_option_is_validated(server_factory):
+    s = server_factory(start=False, auth={"fast_lifetime": "1s"})
+    cp = subprocess.run([srv.binary("parleyd"), "--check-config", "-c", s.config],
+                        capture_output=True, text=True, cwd=s.dir)
+    assert cp.returncode != 0
+    assert "auth.fast_lifetime" in cp.stderr + cp.stdout, cp.stderr + cp.stdout

@@ -219,3 +219,38 @@ def test_bind_pipelined_behind_authenticate(server, clients):
     assert bound.get("type") == "result", tostr(bound)
     pong = c.expect(lambda e: e.get("id") == "pp", what="ping result")
     assert pong.get("type") == "result", tostr(pong)
+
+
+def _tls_stream_from(server, clients, frm):
+    """Direct TLS, then a stream header with from=frm (None: no 'from')."""
+    c = clients(server.tls_port)
+    c.connect(tls=True)
+    c.open_stream(extra=" from='%s'" % frm if frm else "")
+    c.read_features()
+    return c
+
+
+def test_authzid_must_match_stream_from(server, clients):
+    """XEP-0388 §4.4: a non-empty authorization string, normalized as a JID
+    (RFC 7622), MUST be an error if the stream's 'from' (when present) does
+    not match it; and it may only name the account itself (RFC 6120
+    §6.3.8)."""
+    user, _ = make_account(server)
+    other, _ = make_account(server)
+    me = "%s@localhost" % user
+    cases = [
+        (None, me, None),                       # no 'from': nothing to match
+        (me, me, None),
+        (me.upper(), me, None),                 # normalized on both sides
+        (me, me.upper(), None),
+        ("%s@localhost" % other, me, "invalid-authzid"),   # from does not match
+        (me, "%s@localhost" % other, "invalid-authzid"),   # not the account
+    ]
+    for frm, authzid, want in cases:
+        c = _tls_stream_from(server, clients, frm)
+        el = authenticate(c, "PLAIN", saslmod.plain_message(user, PASSWORD, authzid))
+        if want:
+            assert failure(el)[0] == want, (frm, authzid, tostr(el))
+        else:
+            assert identity(el) == me, (frm, authzid, tostr(el))
+        c.close()
