@@ -1,6 +1,6 @@
 /*
  * jid.c - libFuzzer target for JID parsing and preparation (src/core/jid.c;
- * RFC 7622 §3, with the RFC 6122 stringprep profiles of libidn).
+ * RFC 7622 §3: PRECIS localparts and resourceparts, IDNA2008 domainparts).
  *
  * The input is one JID as a peer would send it in a 'to'/'from' attribute.
  * Besides memory safety it checks what the router relies on:

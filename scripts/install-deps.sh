@@ -8,8 +8,8 @@ set -euo pipefail
 
 build_pkgs=(
   build-essential pkg-config meson ninja-build
-  libevent-dev libexpat1-dev libssl-dev openssl libidn-dev
-  libsqlite3-dev libyaml-dev libjansson-dev
+  libevent-dev libexpat1-dev libssl-dev openssl libidn-dev libidn2-dev
+  libunistring-dev libsqlite3-dev libyaml-dev libjansson-dev
 )
 test_pkgs=(
   libcmocka-dev python3 python3-pytest python3-slixmpp curl

@@ -6,7 +6,7 @@
  * is a row in a static table, parsed by one generic setter per conf_type
  * (the nginx ngx_conf_set_*_slot / redis static_configs[] model); unknown or
  * ill-typed options are errors reported as "file:line:col: option 'a.b': ...".
- * Host names are prepared with Nameprep (RFC 7622 §3.2) via jid_prep_domain.
+ * Host names are prepared with IDNA2008 (RFC 7622 §3.2) via jid_prep_domain.
  *
  * conf_load() is pure: it reads the file (and checks that certificate files
  * are readable) but changes nothing else, so a reload can load a new conf,
@@ -1299,7 +1299,7 @@ static int host_cmp(const void *a, const void *b)
     return r ? r : (x->index > y->index) - (x->index < y->index);
 }
 
-/* Prepares each host (Nameprep, lower case) and rejects duplicates. */
+/* Prepares each host (IDNA2008, lower case) and rejects duplicates. */
 static int check_hosts(struct loader *ld, struct conf *c, yaml_node_t *seq)
 {
     char prepped[JID_PART_MAX + 1], shown[CONF_SHOW_MAX + 4];

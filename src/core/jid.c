@@ -3,82 +3,65 @@
  *
  * Implements the split rules of RFC 7622 §3.1 (resource from the first '/',
  * local part up to the first '@' before it), the per-part size limit of
- * §3.2-3.4 (1-1023 bytes after preparation) and the domain rules of §3.2
- * (IP literals, a single trailing dot removed, DNS label syntax).  The
- * string preparation itself is libidn's stringprep: Nodeprep and
- * Resourceprep (RFC 3920 Appendix A/B, as kept by RFC 6122) and Nameprep
- * (RFC 3491); see docs/dependencies.md for why not PRECIS yet.  Unassigned
- * code points are allowed (the "query" mode of RFC 3454 §7), as other
- * servers do, so that addresses with newer characters still route.
+ * §3.2-3.4 (1-1023 bytes after preparation) and the preparation of each
+ * part: localparts with the PRECIS UsernameCaseMapped profile plus the
+ * excluded characters of §3.3.1, resourceparts with OpaqueString (both in
+ * precis.c), domainparts with IDNA2008 through libidn2 (§3.2: UTS #46
+ * non-transitional mapping, STD 3 label syntax, A-labels turned into
+ * U-labels, IP literals, a single trailing dot removed).  Unassigned code
+ * points are disallowed in all three parts, as PRECIS and IDNA2008
+ * require (RFC 6122's stringprep profiles, used before, allowed them).
  */
 #include "core/jid.h"
+#include "core/precis.h"
 #include "core/utf8.h"
 #include "core/mem.h"
 
 #include <arpa/inet.h>
-#include <idna.h>
+#include <idn2.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stringprep.h>
 
 /* Largest raw part we even try to prepare.  Mapping can shrink a string
- * (soft hyphens and zero-width characters map to nothing), so the limit on
- * input is looser than JID_PART_MAX; it exists to bound the CPU and stack a
+ * (fullwidth letters become ASCII, NFC composes), so the limit on input
+ * is looser than JID_PART_MAX; it exists to bound the CPU and stack a
  * peer can make us spend. */
 #define PREP_IN_MAX (4 * (JID_PART_MAX + 1) - 1)
 /* A whole address: three raw parts and two separators. */
 #define JID_IN_MAX (3 * PREP_IN_MAX + 2)
 
-/* Strict UTF-8 (RFC 3629 §4): no overlong forms, no surrogates, nothing
- * above U+10FFFF.  libidn rejects most bad input itself, but the exact
- * rules here do not depend on its version. */
-
-/* Runs one stringprep profile on 'in' into tmp (PREP_IN_MAX+1 bytes).
- * Returns the prepared length (possibly 0), or -1. */
-static int prep_raw(const char *in, const Stringprep_profile *profile,
-                    char tmp[PREP_IN_MAX + 1])
-{
-    if (!in)
-        return -1;
-    size_t n = strlen(in);
-    if (n == 0 || n > PREP_IN_MAX || !utf8_valid(in, n))
-        return -1;
-    /* stringprep works in place; an output that would not fit this
-     * buffer is far over the limit anyway (TOO_SMALL_BUFFER -> invalid). */
-    memcpy(tmp, in, n + 1);
-    if (stringprep(tmp, PREP_IN_MAX + 1, 0, profile) != STRINGPREP_OK)
-        return -1;
-    return (int)strlen(tmp);
-}
+_Static_assert(PREP_IN_MAX <= PRECIS_IN_MAX, "precis_enforce() must take any part");
 
 /*
  * ASCII fast paths (issue 7: every routed stanza prepares its 'to', and
- * libidn's stringprep costs some 10 µs per part even for "alice").  For
- * input made of ASCII alone the three profiles reduce to a few rules, so
- * the result below is exactly libidn's: B.1 (mapped to nothing) and NFKC
- * change no ASCII character, the bidi rules (RFC 3454 §6) only fire on
- * RandALCat characters, none of which is ASCII, and what is left is
- *   Nodeprep      B.2 lower-casing; prohibits C.1.1 (space), C.2.1
- *                 (U+0001-001F, U+007F) and " & ' / : < > @
- *                 (RFC 3920 Appendix A.5)
- *   Resourceprep  no mapping of ASCII; prohibits C.2.1 (Appendix B.5)
- *   Nameprep      B.2 lower-casing; prohibits no ASCII (RFC 3491 §5)
+ * the general preparation costs microseconds per part even for "alice").
+ * For input made of ASCII alone the profiles reduce to a few rules, so
+ * the result below is exactly that of the full paths: width mapping, NFC
+ * and the Bidi Rule change or refuse no ASCII string (no ASCII character
+ * is fullwidth, decomposes or is right-to-left), and what is left is
+ *   UsernameCaseMapped  lower-casing; U+0021-007E are PVALID (ASCII7),
+ *                       space is ID_DIS and controls are DISALLOWED
+ *                       (RFC 8264 §9.11, §9.12, §9.14); RFC 7622 §3.3.1
+ *                       excludes " & ' / : < > @ on top
+ *   OpaqueString        no mapping of ASCII; space is FREE_PVAL, controls
+ *                       DISALLOWED
+ *   IDNA2008            UTS #46 lower-casing; STD 3 LDH labels
  * A fast path only ever accepts: anything it is not sure of (non-ASCII,
- * a prohibited character) goes to libidn, which gives the verdict and
- * the error.  tests/unit/core/test_jid.c checks every ASCII character
- * against libidn itself.
+ * a prohibited character) goes to the full path, which gives the verdict.
+ * tests/unit/core/test_jid_ascii.c checks every ASCII character against
+ * the full paths (and against libidn's stringprep, the rules before).
  */
 enum prep_fast { FAST_NODE, FAST_RESOURCE, FAST_NAME };
 
 /* The prepared length of 'in' (n bytes, 1..JID_PART_MAX) into out, or -1
- * when libidn must decide. */
+ * when the full path must decide. */
 static int prep_fast(const char *in, size_t n, enum prep_fast kind,
                      char out[JID_PART_MAX + 1])
 {
     if (n == 0 || n > JID_PART_MAX)
         return -1;
-    /* Check all first: 'out' is left alone when libidn is to decide. */
+    /* Check all first: 'out' is left alone when the full path decides. */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)in[i];
         if (c >= 0x7f || c == 0 || (c < 0x20 && kind != FAST_NAME))
@@ -103,10 +86,10 @@ static int prep_fast(const char *in, size_t n, enum prep_fast kind,
     return (int)n;
 }
 
-/* A host name that IDNA ToASCII with the STD 3 rules (RFC 3490 §4.1
- * steps 3 and 8) surely accepts unchanged: labels of 1-63 letters (lower
- * case here), digits and inner hyphens, no "xx--" ACE-like label (left to
- * libidn).  Anything else is not rejected here, only not fast. */
+/* A host name that IDNA2008 lookup surely accepts unchanged: labels of
+ * 1-63 letters (lower case here), digits and inner hyphens, no "xx--"
+ * label (A-labels and the reserved R-LDH labels are left to libidn2).
+ * Anything else is not rejected here, only not fast. */
 static bool ldh_host(const char *s, size_t n)
 {
     size_t start = 0;
@@ -126,32 +109,34 @@ static bool ldh_host(const char *s, size_t n)
     return true;
 }
 
-/* prep_raw() plus the 1..JID_PART_MAX limit, into 'out'. */
-static int prep(const char *in, const Stringprep_profile *profile,
-                char out[JID_PART_MAX + 1])
+/* The full path of a PRECIS profile, with the 1..JID_PART_MAX limit. */
+static int prep_precis(const char *in, enum precis_profile profile,
+                       char out[JID_PART_MAX + 1])
 {
-    char tmp[PREP_IN_MAX + 1];
-    int m = prep_raw(in, profile, tmp);
-    if (m <= 0 || m > JID_PART_MAX)
+    if (!in)
         return -1;
-    memcpy(out, tmp, (size_t)m + 1);
-    return m;
+    size_t n = strlen(in);
+    if (n == 0 || n > PREP_IN_MAX)
+        return -1;
+    return precis_enforce(profile, in, n, out, JID_PART_MAX + 1) < 0 ? -1 : 0;
 }
 
 int jid_prep_local(const char *in, char out[JID_PART_MAX + 1])
 {
     if (in && prep_fast(in, strlen(in), FAST_NODE, out) >= 0)
         return 0;
-    /* Nodeprep's prohibited table covers " & ' / : < > @ and space
-     * (RFC 3920 Appendix A.5, RFC 7622 §3.3.1). */
-    return prep(in, stringprep_xmpp_nodeprep, out) < 0 ? -1 : 0;
+    if (prep_precis(in, PRECIS_USERNAME_CASEMAPPED, out) < 0)
+        return -1;
+    /* RFC 7622 §3.3.1, checked on the enforced string so that a mapped
+     * form (FULLWIDTH COMMERCIAL AT) is caught too. */
+    return strpbrk(out, "\"&'/:<>@") ? -1 : 0;
 }
 
 int jid_prep_resource(const char *in, char out[JID_PART_MAX + 1])
 {
     if (in && prep_fast(in, strlen(in), FAST_RESOURCE, out) >= 0)
         return 0;
-    return prep(in, stringprep_xmpp_resourceprep, out) < 0 ? -1 : 0;
+    return prep_precis(in, PRECIS_OPAQUE_STRING, out);
 }
 
 /* "[v6]" literal (RFC 7622 §3.2 via RFC 3986 IP-literal).  Written in the
@@ -177,6 +162,102 @@ static int prep_ipv6_literal(const char *in, size_t n, char out[JID_PART_MAX + 1
     return 0;
 }
 
+/* The STD 3 rules (RFC 1123 §2.1) on the ASCII form: letters, digits,
+ * hyphens and dots only.  libidn2 2.3's IDN2_USE_STD3_ASCII_RULES would
+ * do this but silently drops some characters ("a b" -> "ab") instead of
+ * refusing them, so the check is ours; hyphen placement and label length
+ * are already libidn2's (UTS #46 CheckHyphens, IDNA2008 63 octets). */
+static bool ace_ldh(const char *s)
+{
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* One dot-free piece of a domain (usually a label; UTS #46 maps the
+ * ideographic and fullwidth full stops into more) through IDNA2008
+ * lookup: the UTS #46 non-transitional mapping (lower case, width, NFC:
+ * the mapping RFC 7622 §3.2.2 asks for, RFC 5895) and the IDNA2008
+ * validity rules (RFC 5891 §5.4: code points, hyphens, CONTEXTJ/O, Bidi),
+ * then back to U-labels (§3.2.1).  It is done per piece, not on the whole
+ * name, because libidn2 also applies DNS's 255-octet name limit, which
+ * RFC 7622 does not (1023 octets).  Appends to out at *w; -1 on failure. */
+static int idna_piece(const char *piece, char out[JID_PART_MAX + 1], size_t *w)
+{
+    /* The ASCII labels of a mixed name ("example" in "bücher.example")
+     * need no library either: the fast path's rule, per label. */
+    size_t n = strlen(piece);
+    if (*w + n <= JID_PART_MAX && prep_fast(piece, n, FAST_NAME, out + *w) >= 0 &&
+        ldh_host(out + *w, n)) {
+        *w += n;
+        return 0;
+    }
+    uint8_t *ace = NULL;
+    char *u = NULL;
+    int rc = -1;
+    /* No IDN2_NFC_INPUT: UTS #46 processing ends with NFC itself. */
+    if (idn2_lookup_u8((const uint8_t *)piece, &ace, IDN2_NONTRANSITIONAL) != IDN2_OK ||
+        !ace_ldh((const char *)ace))
+        goto done;
+    /* Without an A-label the lookup result is already the U-form. */
+    const char *res = (const char *)ace;
+    if (strstr(res, "xn--")) {
+        if (idn2_to_unicode_8z8z(res, &u, 0) != IDN2_OK)
+            goto done;
+        res = u;
+    }
+    size_t m = strlen(res);
+    if (*w + m <= JID_PART_MAX) {
+        memcpy(out + *w, res, m + 1);
+        *w += m;
+        rc = 0;
+    }
+done:
+    idn2_free(ace);
+    idn2_free(u);
+    return rc;
+}
+
+/* The full domain path: each piece between ASCII dots through
+ * idna_piece(), joined by dots. */
+static int prep_idna(const char *in, size_t n, char out[JID_PART_MAX + 1])
+{
+    char tmp[PREP_IN_MAX + 1];
+    memcpy(tmp, in, n + 1);
+    /* §3.2: one trailing dot is dropped before anything else... */
+    bool dropped = tmp[n - 1] == '.';
+    if (dropped)
+        tmp[n - 1] = '\0';
+    size_t w = 0;
+    out[0] = '\0';
+    for (char *p = tmp; ; ) {
+        char *dot = strchr(p, '.');
+        if (dot)
+            *dot = '\0';
+        if (*p == '\0' || idna_piece(p, out, &w) < 0)
+            return -1;                          /* "", "..", ".x" */
+        if (!dot)
+            break;
+        if (w + 1 > JID_PART_MAX)
+            return -1;
+        out[w++] = '.';
+        out[w] = '\0';
+        p = dot + 1;
+    }
+    /* ...or, failing that, one that mapping made (a final U+3002), as
+     * UTS #46 treats it as a label separator. */
+    if (!dropped && w > 0 && out[w - 1] == '.')
+        out[--w] = '\0';
+    /* Every label non-empty, also those that mapped full stops made. */
+    if (w == 0 || out[0] == '.' || out[w - 1] == '.' || strstr(out, ".."))
+        return -1;
+    return 0;
+}
+
 int jid_prep_domain(const char *in, char out[JID_PART_MAX + 1])
 {
     if (!in)
@@ -191,52 +272,10 @@ int jid_prep_domain(const char *in, char out[JID_PART_MAX + 1])
         memcpy(out, fast, n + 1);
         return 0;
     }
-    char tmp[PREP_IN_MAX + 1];
-    int m = prep_raw(in, stringprep_nameprep, tmp);
-    if (m < 0)
+    if (n == 0 || n > PREP_IN_MAX || !utf8_valid(in, n))
         return -1;
-    /* Nameprep keeps U+3002 IDEOGRAPHIC FULL STOP, which IDNA treats as a
-     * label separator (RFC 3490 §3.1); map it to '.' so that both spellings
-     * name the same domain.  (U+FF0E and U+FF61 were already folded to
-     * '.' and U+3002 by NFKC.) */
-    size_t w = 0;
-    for (size_t r = 0; r < (size_t)m; ) {
-        if ((size_t)m - r >= 3 && (unsigned char)tmp[r] == 0xe3 &&
-            (unsigned char)tmp[r + 1] == 0x80 && (unsigned char)tmp[r + 2] == 0x82) {
-            tmp[w++] = '.';
-            r += 3;
-        } else {
-            tmp[w++] = tmp[r++];
-        }
-    }
-    tmp[w] = '\0';
-    /* §3.2: one trailing dot is dropped, and the size limit applies to
-     * what is left. */
-    if (w > 0 && tmp[w - 1] == '.')
-        tmp[--w] = '\0';
-    if (w == 0 || w > JID_PART_MAX)
-        return -1;
-    /* Every label must be non-empty; ToASCII below accepts "." alone. */
-    if (tmp[0] == '.' || tmp[w - 1] == '.' || strstr(tmp, ".."))
-        return -1;
-    /* Nameprep lets through anything that is not a control or similar, so
-     * apply the DNS label rules (STD 3 LDH, labels of at most 63 octets in
-     * ACE form) through IDNA ToASCII; its output is only a verdict here,
-     * the JID keeps the Unicode form.  Dotted-quad IPv4 literals pass as
-     * ordinary labels. */
-    char *ace = NULL;
-    int rc = idna_to_ascii_8z(tmp, &ace, IDNA_USE_STD3_ASCII_RULES);
-    free(ace);
-    if (rc != IDNA_SUCCESS)
-        return -1;
-    memcpy(out, tmp, w + 1);
-    /* Nameprep has already case-folded; ASCII lower-casing again is a
-     * cheap guarantee of the contract. */
-    for (size_t i = 0; i < w; i++) {
-        if (out[i] >= 'A' && out[i] <= 'Z')
-            out[i] = (char)(out[i] - 'A' + 'a');
-    }
-    return 0;
+    /* Dotted-quad IPv4 literals pass as ordinary labels. */
+    return prep_idna(in, n, out);
 }
 
 /* Builds the single heap block from already prepared parts:

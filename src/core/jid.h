@@ -1,12 +1,14 @@
 /*
  * jid.h - XMPP addresses (RFC 7622).
  *
- * Preparation uses libidn's stringprep profiles (Nodeprep, Nameprep,
- * Resourceprep: the RFC 3920/6122 profiles that Debian's libidn ships; see
- * docs/dependencies.md for why not PRECIS yet).  Each part is limited to
- * 1023 bytes after preparation (RFC 7622 §3.2-3.4).  Domain parts are
- * lower-cased, a single trailing dot is removed (§3.2), and IPv4/IPv6
- * literals ([::1]) are accepted as domains.
+ * Preparation follows RFC 7622 §3: localparts with the PRECIS
+ * UsernameCaseMapped profile minus " & ' / : < > @, resourceparts with
+ * OpaqueString (RFC 8265, core/precis.h), domainparts with IDNA2008
+ * (libidn2; A-labels become U-labels).  Unassigned code points are
+ * refused in every part.  Each part is limited to 1023 bytes after
+ * preparation (§3.2-3.4).  Domain parts are lower-cased, a single
+ * trailing dot is removed (§3.2), and IPv4/IPv6 literals ([::1]) are
+ * accepted as domains.
  */
 #ifndef PARLEY_CORE_JID_H
 #define PARLEY_CORE_JID_H

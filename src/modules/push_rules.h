@@ -28,7 +28,7 @@ struct xml_node;
 #define PUSH_BODY_MAX   256
 
 /* The kv key of a registration: "jid\nnode" (caller frees).  A prepared
- * JID never contains a control character (Resourceprep, Nodeprep), so the
+ * JID never contains a control character (PRECIS disallows them), so the
  * first '\n' always separates the two. */
 char *push_key(const char *jid, const char *node);
 /* Does key belong to this push service JID (any node)? */

@@ -4,7 +4,7 @@
  * §4 data-form extensibility, §6 precedence).  See register_form.h.
  *
  * The values a peer sends are bounded before they get here: the whole
- * stanza by limits.max_stanza_size, a username by Nodeprep's 1023 bytes
+ * stanza by limits.max_stanza_size, a username by the localpart's 1023 bytes
  * (RFC 7622 §3.3), a password by SASLprep's 1023 (sasl.c).
  */
 #include "modules/register_form.h"

@@ -53,7 +53,7 @@ struct reg_request {
 int reg_parse(struct arena *a, const char *type, const struct xml_node *query,
               struct reg_request *out, struct reg_error *err);
 
-/* Prepares a requested username with Nodeprep into out.  0, or -1 with
+/* Prepares a requested username as a JID localpart into out.  0, or -1 with
  * *err (<not-acceptable/>, XEP-0077 §3.1) when it is missing, empty or
  * not a valid localpart (RFC 7622 §3.3). */
 int reg_check_username(const char *in, char out[JID_PART_MAX + 1],

@@ -2484,7 +2484,7 @@ static void bind2(struct c2s *c, const struct xml_node *bind, struct buf *out)
     bind2_resource(tag, r, sizeof(r), res, sizeof(res));
     struct jid *jid = jid_make(c->user, c->host, res);
     if (!jid) {
-        /* A tag the resourceprep profile refuses: the random part alone. */
+        /* A tag the OpaqueString profile refuses: the random part alone. */
         bind2_resource(NULL, r, sizeof(r), res, sizeof(res));
         jid = jid_make(c->user, c->host, res);
     }

@@ -233,7 +233,7 @@ def test_register_data_form(open_server, clients):
     assert can_login(open_server, clients, user, "form-password")
 
 
-def test_register_username_is_nodeprepped(open_server, clients):
+def test_register_username_is_prepared(open_server, clients):
     base = unique("case")
     el = register_inband(open_server, clients, base.upper(), "Password-123")
     assert el.get("type") == "result", tostr(el)

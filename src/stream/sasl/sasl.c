@@ -84,7 +84,11 @@ char *sasl_prep_password(const char *password)
         !utf8_valid((const uint8_t *)password, n))
         return NULL;
     /* Flags 0: unassigned code points allowed, the "query" mode RFC 5802
-     * §5.1 asks for, so a password keeps working across Unicode versions. */
+     * §5.1 asks for, so a password keeps working across Unicode versions.
+     * SASLprep rather than PRECIS OpaqueString (RFC 8265, which obsoletes
+     * it): SCRAM clients salt the password the way RFC 5802/7677 say, with
+     * SASLprep, and stored credentials were derived with it, so a switch
+     * would lock out users whose passwords the two prepare differently. */
     char *out = NULL;
     if (stringprep_profile(password, &out, "SASLprep", 0) != STRINGPREP_OK) {
         free(out);

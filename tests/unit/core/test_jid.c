@@ -1,5 +1,6 @@
-/* test_jid.c - JID parsing and preparation (RFC 7622 §3; Nodeprep,
- * Nameprep, Resourceprep). */
+/* test_jid.c - JID parsing and preparation (RFC 7622 §3: PRECIS
+ * UsernameCaseMapped and OpaqueString, IDNA2008), with the examples of
+ * RFC 7622 §3.5. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -42,22 +43,64 @@ static const struct {
     { "u@[0:0::0:1]/r", "u", "[::1]", "r", "u@[::1]/r", "u@[::1]" },
     { "u@[2001:DB8::1]", "u", "[2001:db8::1]", NULL, "u@[2001:db8::1]", "u@[2001:db8::1]" },
     { "u@127.0.0.1/r", "u", "127.0.0.1", "r", "u@127.0.0.1/r", "u@127.0.0.1" },
-    /* Unicode: Nodeprep maps (B.2 case folding, NFKC, B.1 removal). */
-    { "Stra\xc3\x9f" "e@example.com", "strasse", "example.com", NULL,
-      "strasse@example.com", "strasse@example.com" },
-    { "\xe2\x85\xa0@example.com", "i", "example.com", NULL,      /* U+2160 ROMAN NUMERAL ONE */
-      "i@example.com", "i@example.com" },
-    { "x\xc2\xad" "y@example.com", "xy", "example.com", NULL,    /* U+00AD soft hyphen */
-      "xy@example.com", "xy@example.com" },
+    /* Unicode: UsernameCaseMapped lower-cases, width-maps and applies NFC,
+     * but keeps U+00DF (an IDNA2008/PRECIS exception, PVALID). */
+    { "Stra\xc3\x9f" "e@example.com", "stra\xc3\x9f" "e", "example.com", NULL,
+      "stra\xc3\x9f" "e@example.com", "stra\xc3\x9f" "e@example.com" },
     { "\xc3\x89LOISE@example.com", "\xc3\xa9loise", "example.com", NULL,
       "\xc3\xa9loise@example.com", "\xc3\xa9loise@example.com" },
-    /* Resourceprep: NFKC but no case folding. */
-    { "a@b/\xe2\x85\xa0X", "a", "b", "IX", "a@b/IX", "a@b" },
+    { "E\xcc\x81loise@example.com", "\xc3\xa9loise", "example.com", NULL,  /* NFC */
+      "\xc3\xa9loise@example.com", "\xc3\xa9loise@example.com" },
+    { "\xef\xbc\xa2ob@example.com", "bob", "example.com", NULL,  /* U+FF22 FULLWIDTH B */
+      "bob@example.com", "bob@example.com" },
+    /* OpaqueString: no case or width mapping, no NFKC; NFC only. */
+    { "a@b/\xe2\x85\xa0X", "a", "b", "\xe2\x85\xa0X", "a@b/\xe2\x85\xa0X", "a@b" },
+    { "a@b/\xef\xbc\xa2", "a", "b", "\xef\xbc\xa2", "a@b/\xef\xbc\xa2", "a@b" },
+    { "a@b/x\xe3\x80\x80y", "a", "b", "x y", "a@b/x y", "a@b" },  /* U+3000 -> space */
+    /* RFC 7622 §3.5.1, Table 1 (examples 1-2, 4, 13-15 are above). */
+    { "juliet@example.com/foo bar", "juliet", "example.com", "foo bar",
+      "juliet@example.com/foo bar", "juliet@example.com" },                  /* 3 */
+    { "foo\\20bar@example.com", "foo\\20bar", "example.com", NULL,
+      "foo\\20bar@example.com", "foo\\20bar@example.com" },                 /* 5 */
+    { "fussball@example.com", "fussball", "example.com", NULL,
+      "fussball@example.com", "fussball@example.com" },                      /* 6 */
+    { "fu\xc3\x9f" "ball@example.com", "fu\xc3\x9f" "ball", "example.com", NULL,
+      "fu\xc3\x9f" "ball@example.com", "fu\xc3\x9f" "ball@example.com" },   /* 7 */
+    { "\xcf\x80@example.com", "\xcf\x80", "example.com", NULL,
+      "\xcf\x80@example.com", "\xcf\x80@example.com" },                     /* 8 */
+    { "\xce\xa3@example.com/foo", "\xcf\x83", "example.com", "foo",
+      "\xcf\x83@example.com/foo", "\xcf\x83@example.com" },                 /* 9 */
+    { "\xcf\x83@example.com/foo", "\xcf\x83", "example.com", "foo",
+      "\xcf\x83@example.com/foo", "\xcf\x83@example.com" },                 /* 10 */
+    { "\xcf\x82@example.com/foo", "\xcf\x82", "example.com", "foo",
+      "\xcf\x82@example.com/foo", "\xcf\x82@example.com" },                 /* 11 */
+    { "king@example.com/\xe2\x99\x9a", "king", "example.com", "\xe2\x99\x9a",
+      "king@example.com/\xe2\x99\x9a", "king@example.com" },                 /* 12 */
+    { "example.com/foobar", NULL, "example.com", "foobar",
+      "example.com/foobar", "example.com" },                                 /* 14 */
+    { "a.example.com/b@example.net", NULL, "a.example.com", "b@example.net",
+      "a.example.com/b@example.net", "a.example.com" },                      /* 15 */
+    /* Example 18 of Table 2 ("juliet@example.com/ foo") contradicts the
+     * normative OpaqueString profile, which allows a leading space (RFC
+     * 8265 §4.2 has no such rule); the profile wins. */
+    { "juliet@example.com/ foo", "juliet", "example.com", " foo",
+      "juliet@example.com/ foo", "juliet@example.com" },
+    /* Final sigma is not special in PRECIS (RFC 7622 §3.5, 9-11): a
+     * capital sigma at the end maps to U+03C3, not U+03C2. */
+    { "\xce\x9f\xce\xa3@example.com", "\xce\xbf\xcf\x83", "example.com", NULL,
+      "\xce\xbf\xcf\x83@example.com", "\xce\xbf\xcf\x83@example.com" },
     /* IDN domains stay in Unicode, folded. */
     { "B\xc3\x9c" "CHER.example", NULL, "b\xc3\xbc" "cher.example", NULL,
       "b\xc3\xbc" "cher.example", "b\xc3\xbc" "cher.example" },
-    { "a@xn--bcher-kva.ch", "a", "xn--bcher-kva.ch", NULL,
-      "a@xn--bcher-kva.ch", "a@xn--bcher-kva.ch" },
+    /* A-labels become U-labels (RFC 7622 §3.2.1), so both spellings are
+     * one domain. */
+    { "a@xn--bcher-kva.ch", "a", "b\xc3\xbc" "cher.ch", NULL,
+      "a@b\xc3\xbc" "cher.ch", "a@b\xc3\xbc" "cher.ch" },
+    { "a@XN--BCHER-KVA.CH", "a", "b\xc3\xbc" "cher.ch", NULL,
+      "a@b\xc3\xbc" "cher.ch", "a@b\xc3\xbc" "cher.ch" },
+    /* UTS #46 maps width and case; U+00DF stays (non-transitional). */
+    { "\xef\xbc\xa5xample.ORG", NULL, "example.org", NULL, "example.org", "example.org" },
+    { "fa\xc3\x9f.de", NULL, "fa\xc3\x9f.de", NULL, "fa\xc3\x9f.de", "fa\xc3\x9f.de" },
     /* U+3002 ideographic full stop separates labels. */
     { "a@example\xe3\x80\x82" "com", "a", "example.com", NULL,
       "a@example.com", "a@example.com" },
@@ -135,7 +178,25 @@ static const char *const invalid[] = {
     "\xed\xa0\x80@example.com", /* UTF-16 surrogate */
     "a@b/\xf4\x90\x80\x80",     /* above U+10FFFF */
     "a@xn--.com",
-    "\xc2\xad@example.com",     /* maps to nothing: empty after prep */
+    "\xc2\xad@example.com",     /* default ignorable: disallowed */
+    "x\xc2\xad" "y@example.com",
+    "\xe2\x85\xa0@example.com", /* U+2160: has a compatibility mapping */
+    "a@b/\xe2\x80\x8b",          /* U+200B: default ignorable */
+    "a@b/x\xcd\xb8",              /* U+0378: unassigned */
+    "\xcd\xb8@example.com",
+    "a@ex\xcd\xb8.com",
+    "a@ab--c.example",          /* "--" in positions 3-4 (UTS #46) */
+    "a@exa\xef\xbc\xbfmple.com", /* FULLWIDTH LOW LINE maps to '_' */
+    "a@exa\xe2\x80\x80mple.com", /* EN QUAD maps to space */
+    "\xef\xbc\xa0x@example.com", /* FULLWIDTH COMMERCIAL AT maps to '@' */
+    /* RFC 7622 §3.5.2, Table 2 (18: see the valid table). */
+    "\"juliet\"@example.com",   /* 16 */
+    "foo bar@example.com",      /* 17 */
+    "@example.com/",            /* 19 */
+    "henry\xe2\x85\xa3@example.com", /* 20 ROMAN NUMERAL FOUR */
+    "\xe2\x99\x9a@example.com", /* 21 BLACK CHESS KING */
+    "juliet@",                  /* 22 */
+    "/foobar",                  /* 23 */
 };
 
 static void rejects_invalid(void **state)
@@ -209,13 +270,13 @@ static void length_limits(void **state)
     assert_int_equal(strlen(j->domain), 1023);
     jid_free(j);
 
-    /* The limit is on the prepared form: U+2160 (3 bytes) maps to "i"
-     * (1 byte), so 400 of them (1200 bytes raw) are fine, while U+01C6
-     * (2 bytes) NFKC-expands to "d" U+017E (3 bytes), so 342 of them (684
-     * raw) are too long. */
+    /* The limit is on the prepared form: U+FF41 FULLWIDTH a (3 bytes)
+     * width-maps to "a" (1 byte), so 400 of them (1200 bytes raw) are
+     * fine, while U+0130 (2 bytes) lower-cases to "i" U+0307 (3 bytes),
+     * so 342 of them (684 raw) are too long. */
     char *p = buf;
     for (int k = 0; k < 400; k++) {
-        memcpy(p, "\xe2\x85\xa0", 3);
+        memcpy(p, "\xef\xbd\x81", 3);
         p += 3;
     }
     memcpy(p, "@example.com", sizeof("@example.com"));
@@ -225,7 +286,7 @@ static void length_limits(void **state)
     jid_free(j);
     p = buf;
     for (int k = 0; k < 341; k++) {         /* 1023 bytes prepared */
-        memcpy(p, "\xc7\x86", 2);
+        memcpy(p, "\xc4\xb0", 2);
         p += 2;
     }
     memcpy(p, "@example.com", sizeof("@example.com"));
@@ -235,7 +296,7 @@ static void length_limits(void **state)
     jid_free(j);
     p = buf;
     for (int k = 0; k < 342; k++) {         /* 1026 bytes prepared */
-        memcpy(p, "\xc7\x86", 2);
+        memcpy(p, "\xc4\xb0", 2);
         p += 2;
     }
     memcpy(p, "@example.com", sizeof("@example.com"));

@@ -2,7 +2,7 @@
  * test_register_form.c - jabber:iq:register query parsing and checks
  * (src/modules/register_form.c): XEP-0077 §3.1 fields, §3.2 <remove/> as
  * the only child, §3.3 password change, §4 data forms (never together
- * with the legacy fields), Nodeprep of usernames (RFC 7622 §3.3) and
+ * with the legacy fields), preparation of usernames (RFC 7622 §3.3) and
  * SASLprep plus a minimum length in code points for passwords.
  */
 #include <stdarg.h>
@@ -172,14 +172,14 @@ static void test_username(void **state)
         const char *out;        /* NULL: refused */
     } cases[] = {
         { "bill", "bill" },
-        { "Bill", "bill" },                     /* Nodeprep case-folds */
+        { "Bill", "bill" },                     /* UsernameCaseMapped lower-cases */
         { "\xc3\x84lice", "\xc3\xa4lice" },     /* Älice -> älice */
         { "", NULL },
         { NULL, NULL },
         { "a@b", NULL },                        /* RFC 7622 §3.3.1 prohibits @ */
         { "a/b", NULL },
         { "a b", NULL },                        /* space */
-        { "o'brien", NULL },                    /* ' is prohibited by Nodeprep */
+        { "o'brien", NULL },                    /* ' is excluded (RFC 7622 §3.3.1) */
         { "\xff\xfe", NULL },                   /* not UTF-8 */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
