@@ -33,8 +33,8 @@ phase's wall time (r["steal"]) and printed on its line.  A phase whose
 steal exceeds --max-steal (default 2 % of its wall time on the server
 core, and on the generator core too for the latency phases) is re-run,
 --retries (2) times at most; every attempt is kept (r["attempts"]), the
-figures are the last attempt's, and one still above the limit is marked
-* in the table and listed under it.  The whole run's steal is printed too.
+figures are from the attempt with the least steal, and one still above
+the limit is marked * in the table and listed under it.  The whole run's steal is printed too.
 
 Run by `make bench` (which builds Parley's release build first).
 
@@ -81,6 +81,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import types
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -733,8 +734,12 @@ def selftest(a, certs):
         if rel.stdout.readline().strip() != "listening":
             raise RuntimeError("relay did not start: %s" % rel.stderr.read())
         out = {}
+        # The relay's own CPU per message is the floor under every server's
+        # figure on this machine: TLS decrypt, forward, encrypt and the
+        # kernel's wake-ups, with no XMPP at all.
+        relay = types.SimpleNamespace(port=port, pid=lambda: rel.pid)
         for rate in a.chat_rate or [1000]:
-            r = chat_run(None, a, rate, port=port, extra=["--no-login", "--tls", "direct"])
+            r = chat_run(relay, a, rate, extra=["--no-login", "--tls", "direct"])
             out["relay_%g" % rate] = r
             print("  generator self-latency (TLS relay, no server): " + chat_line(r), flush=True)
         return out
@@ -921,6 +926,11 @@ def steal_over(st, a, latency):
     return st["server_pct"] > a.max_steal or (latency and st["gen_pct"] > a.max_steal)
 
 
+def steal_level(st, latency):
+    """The steal steal_over() compares with --max-steal."""
+    return max(st["server_pct"], st["gen_pct"] if latency else 0.0)
+
+
 def wait_quiet(a):
     """Before a re-run: up to STEAL_WAIT s for the burst to pass (a second
     with the server core's steal under --max-steal)."""
@@ -938,10 +948,12 @@ def measured(a, label, run, describe, others=(), latency=False):
     into r["steal"] (chat_run measures its own window, "go" to drained),
     and the CPU the servers not being measured took meanwhile into
     r["steal"]["others_cpu_s"].  While the steal is above --max-steal the
-    phase is re-run, --retries times at most; the figures are the last
-    attempt's, every attempt is kept in r["attempts"], and a phase still
-    above the limit has r["steal"]["over_limit"] set: its figures are
-    marked in the table, not silently used."""
+    phase is re-run, --retries times at most; the figures are those of
+    the attempt with the least steal (chosen by the steal, never by the
+    figures, so the choice cannot flatter a server), every attempt is kept
+    in r["attempts"], and a phase still above the limit has
+    r["steal"]["over_limit"] set: its figures are marked in the table, not
+    silently used."""
     attempts = []
     for i in range(a.retries + 1):
         if i:
@@ -966,7 +978,8 @@ def measured(a, label, run, describe, others=(), latency=False):
         print("  %s: %s [%s]" % (label, describe(r), text), flush=True)
         if not st["over_limit"]:
             break
-    return dict(attempts[-1], attempts=attempts)
+    best = min(attempts, key=lambda r: steal_level(r["steal"], latency))
+    return dict(best, attempts=attempts)
 
 
 def noted(where, r):
@@ -1576,6 +1589,9 @@ def main():
               "p99.9 %s ms; subtract it from the servers' chat figures at most"
               % (r["offered_rate"], fmt(r["msg_p50_ms"], "%.3f"), fmt(r["msg_p99_ms"], "%.3f"),
                  fmt(r["msg_p999_ms"], "%.3f")))
+        print("  the relay's own CPU: %s s / 100k msgs (TLS in and out and the kernel's "
+              "wake-ups, no XMPP: the floor under every server's figure)"
+              % fmt(r.get("cpu_s_per_100k_msgs")))
     per_round = round_table(results, a)
     if per_round:
         print("\nper round: each peer's server CPU per operation over Parley's (login: per "
@@ -1586,7 +1602,7 @@ def main():
     print("\nsteal over the whole run: %s" % steal_text(steal))
     if NOISY:
         print("\nSTEAL ABOVE --max-steal %g %% AFTER %d RE-RUN(S) (figures marked *, "
-              "from the last attempt):" % (a.max_steal, a.retries))
+              "from the attempt with the least steal):" % (a.max_steal, a.retries))
         for n in NOISY:
             print("  " + n)
     if PROBLEMS:
