@@ -1402,6 +1402,64 @@ def round_table(results, a):
     return "\n".join(lines)
 
 
+def fit_at_zero(points):
+    """Least-squares line through (steal %, figure) points: its value at
+    0 % steal, that value's standard error, and the slope; None with fewer
+    than 4 points or no spread in the steal."""
+    n = len(points)
+    if n < 4:
+        return None
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx < 1.0:
+        return None
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
+    at0 = my - slope * mx
+    resid = sum((y - at0 - slope * x) ** 2 for x, y in points)
+    se = math.sqrt(resid / (n - 2) * (1.0 / n + mx * mx / sxx))
+    return at0, se, slope
+
+
+def steal_fit_table(results, a):
+    """Every attempt of every round (re-runs included) is a measurement at
+    a known steal: the figures rise with it, nearly linearly (session 5's
+    runs: Parley's CPU per 100k messages +0.3 s per point of steal).  A
+    least-squares line per server and figure, read at 0 % steal, estimates
+    the quiet machine's figure from all of them, instead of trusting the
+    few attempts that happened to be calm; the ratios are of those
+    estimates."""
+    names = [n for n in results if n != "generator" and results[n].get("rounds")]
+    if a.rounds < 2 or not names:
+        return None
+    rows = []
+    if "login" in a.scenarios:
+        rows.append(("server CPU ms / login", "login", "cpu_ms_per_login"))
+    for rate in a.chat_rate:
+        rows.append(("server CPU s / 100k msgs @%g" % rate, "chat_%g" % rate,
+                     "cpu_s_per_100k_msgs"))
+    others = [n for n in names if n != "parley"] if "parley" in names else []
+    lines = ["%-30s" % "" + "".join("%22s" % n for n in names) +
+             "".join("%16s" % ("%s/parley" % n) for n in others)]
+    for label, phase, key in rows:
+        fits = {}
+        for n in names:
+            pts = [(t["steal"]["server_pct"], t[key])
+                   for rd in results[n]["rounds"] if phase in rd
+                   for t in rd[phase].get("attempts", [rd[phase]])
+                   if t.get(key) is not None and "steal" in t]
+            fits[n] = (fit_at_zero(pts), len(pts))
+        line = "%-30s" % label
+        for n in names:
+            f, k = fits[n]
+            line += "%22s" % ("-" if f is None else "%.2f +-%.2f (n=%d)" % (f[0], f[1], k))
+        for n in others:
+            p, o = fits["parley"][0], fits[n][0]
+            line += "%16s" % (fmt(o[0] / p[0], "%.2fx") if p and o and p[0] > 0 else "-")
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def merged(old, new):
     """--merge: the new figures over a server's old ones; login and chat
     figures from a single pass and from rounds replace each other."""
@@ -1598,6 +1656,12 @@ def main():
               "login; msg: per 100k messages)%s" % (" and Parley's chat p99" if a.chat_rate
                                                      else ""))
         print(per_round)
+    fitted = steal_fit_table(results, a)
+    if fitted:
+        print("\nsteal-adjusted: a least-squares line of each figure against its phase's "
+              "steal on the server core, over every attempt, read at 0 % steal (+- its "
+              "standard error)")
+        print(fitted)
     steal = run_steal.read()
     print("\nsteal over the whole run: %s" % steal_text(steal))
     if NOISY:
