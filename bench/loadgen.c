@@ -67,6 +67,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <openssl/err.h>
@@ -1514,6 +1515,7 @@ static void on_ctl(evutil_socket_t fd, short what, void *ud)
 struct relay_conn {
     struct lg *lg;
     struct bufferevent *bev;
+    SSL *ssl;                           /* owned by bev */
     int user, peer;                     /* -1 until the first line came */
 };
 
@@ -1526,21 +1528,25 @@ static void relay_free(struct relay_conn *r)
     free(r);
 }
 
-static void relay_read(struct bufferevent *bev, void *ud)
+/* The relay is the floor under every server's CPU per message (run.py's
+ * self-test, floor.py), so it moves bytes as cheaply as parleyd does:
+ * TLS read-ahead with the records OpenSSL holds read at once (as
+ * stream/c2s.c read_buffered_tls()), and output written in the loop turn
+ * that produced it (as c2s.c out_kick()).  Returns false once r is freed. */
+static bool relay_take(struct relay_conn *r, struct bufferevent *bev)
 {
-    struct relay_conn *r = ud;
     struct lg *lg = r->lg;
     struct evbuffer *in = bufferevent_get_input(bev);
     if (r->user < 0) {
         size_t len;
         char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
         if (!line)
-            return;
+            return true;
         int u = -1, p = -1;
         if (sscanf(line, "%d %d", &u, &p) != 2 || u < 0 || u >= 1000000) {
             free(line);
             relay_free(r);
-            return;
+            return false;
         }
         free(line);
         if ((size_t)u >= lg->nrelay) {
@@ -1558,21 +1564,34 @@ static void relay_read(struct bufferevent *bev, void *ud)
     }
     size_t n = evbuffer_get_length(in);
     if (!n)
-        return;
+        return true;
     struct relay_conn *to = r->peer >= 0 && (size_t)r->peer < lg->nrelay ? lg->relay[r->peer]
                                                                           : NULL;
     if (!to) {
         lg->relay_dropped += n;
         evbuffer_drain(in, n);
-        return;
+        return true;
     }
     lg->relayed += n;
+    size_t before = evbuffer_get_length(bufferevent_get_output(to->bev));
     bufferevent_write_buffer(to->bev, in);
+    if (before == 0)
+        event_active(&to->bev->ev_write, EV_WRITE, 1);
+    return true;
+}
+
+static void relay_read(struct bufferevent *bev, void *ud)
+{
+    struct relay_conn *r = ud;
+    if (relay_take(r, bev) && SSL_has_pending(r->ssl))
+        event_active(&bev->ev_read, EV_READ, 1);
 }
 
 static void relay_event(struct bufferevent *bev, short what, void *ud)
 {
-    (void)bev;
+    struct relay_conn *r = ud;
+    if ((what & BEV_EVENT_CONNECTED) && SSL_has_pending(r->ssl))
+        event_active(&bev->ev_read, EV_READ, 1);
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
         relay_free(ud);
 }
@@ -1589,8 +1608,10 @@ static void relay_accept(struct evconnlistener *l, evutil_socket_t fd, struct so
     struct relay_conn *r = pl_calloc(1, sizeof(*r));
     r->lg = lg;
     r->user = r->peer = -1;
-    r->bev = bufferevent_openssl_socket_new(lg->base, fd, SSL_new(lg->ssl_ctx),
-                                            BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    r->ssl = SSL_new(lg->ssl_ctx);
+    SSL_set_read_ahead(r->ssl, 1);
+    r->bev = bufferevent_openssl_socket_new(lg->base, fd, r->ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(r->bev, relay_read, NULL, relay_event, r);
     bufferevent_enable(r->bev, EV_READ | EV_WRITE);
 }
