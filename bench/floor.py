@@ -18,10 +18,8 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as R     # noqa: E402
@@ -40,16 +38,10 @@ def main():
     os.chmod(tmp, 0o755)
     certs = R.make_cert(tmp)
     srv = R.Parley(tmp, certs)
-    port = R.free_port()
     # The relay runs as the servers do: pinned to CPU 0, normal scheduler.
-    rel = subprocess.Popen(["taskset", "-c", R.SERVER_CPU, R.LOADGEN, "--scenario", "relay",
-                            "--cert", certs[2], "--port", str(port), "--duration", "3600"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    relay = types.SimpleNamespace(name="relay", port=port, pid=lambda: rel.pid)
+    rel, relay = R.start_relay(certs)
     pts = {"relay": [], "parley": []}
     try:
-        if rel.stdout.readline().strip() != "listening":
-            sys.exit("floor.py: the relay did not start: %s" % rel.stderr.read())
         if not srv.start():
             sys.exit("floor.py: parleyd did not start (see %s)" % srv.dir)
         R.register(srv, "bench", a.chat_conns)

@@ -585,21 +585,21 @@ def chat_run(srv, a, rate, duration=None, port=None, extra=()):
     common = ["--scenario", "chat", "--login-rate", 1000, "--duration", duration] + list(extra)
     if a.chat_split:
         half = n // 2
-        per = half // gens
+        users_each = half // gens
         for k in range(gens):
             procs.append(("recv", Gen(port, common + [
-                "--role", "recv", "--first-user", half + k * per, "--users", per,
-                "--conns", per, "--rate", 1, "--src-base", 100 + k],
+                "--role", "recv", "--first-user", half + k * users_each, "--users", users_each,
+                "--conns", users_each, "--rate", 1, "--src-base", 100 + k],
                 os.path.join(tmp, "r%d" % k), gen_prio(a))))
             procs.append(("send", Gen(port, common + [
-                "--role", "send", "--first-user", k * per, "--users", per, "--conns", per,
-                "--to-first", half + k * per, "--rate", rate / gens, "--src-base", 50 + k],
+                "--role", "send", "--first-user", k * users_each, "--users", users_each, "--conns", users_each,
+                "--to-first", half + k * users_each, "--rate", rate / gens, "--src-base", 50 + k],
                 os.path.join(tmp, "s%d" % k), gen_prio(a))))
     else:
-        per = (n // gens) & ~1
+        users_each = (n // gens) & ~1
         for k in range(gens):
             procs.append(("both", Gen(port, common + [
-                "--role", "both", "--first-user", k * per, "--users", per, "--conns", per,
+                "--role", "both", "--first-user", k * users_each, "--users", users_each, "--conns", users_each,
                 "--rate", rate / gens, "--src-base", 50 + k],
                 os.path.join(tmp, "b%d" % k), gen_prio(a))))
     try:
@@ -662,7 +662,7 @@ def chat_run(srv, a, rate, duration=None, port=None, extra=()):
         "gen_cpu_s": gen_cpu, "gen_core_util": gen_cpu / wall if wall else None,
         "steal": steal,
     }
-    r["cpu_s_per_100k_msgs"] = 1e5 * r["server_cpu_s"] / received if received else None
+    r["cpu_s_per_100k_msgs"] = per(1e5, r["server_cpu_s"], received)
     # Generator-bound: its core nearly full (other processes on CPU 1 take
     # their share too), a sender behind its pace by more than 10 ms, or
     # the sending window stretched: the latency is then the generator's.
@@ -723,21 +723,30 @@ def chat_max(srv, a):
             "runs": runs}
 
 
-def selftest(a, certs):
-    """The generator against the TLS relay on CPU 0 instead of a server:
-    its own latency (see loadgen.c, relay)."""
+def start_relay(certs, prio=()):
+    """The load generator's TLS relay (loadgen.c, relay) on CPU 0, under
+    the scheduler prefix prio: the Popen, and an object with the port and
+    pid() that chat_run() takes in place of a server.  Its CPU per message
+    is the floor under every server's figure on this machine: TLS decrypt,
+    forward, encrypt and the kernel's wake-ups, with no XMPP at all."""
     port = free_port()
-    rel = subprocess.Popen(gen_prio(a) + ["taskset", "-c", SERVER_CPU, LOADGEN, "--scenario",
+    rel = subprocess.Popen(list(prio) + ["taskset", "-c", SERVER_CPU, LOADGEN, "--scenario",
                             "relay", "--cert", certs[2], "--port", str(port), "--duration",
                             "3600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if rel.stdout.readline().strip() != "listening":
+        err = rel.stderr.read()
+        rel.terminate()
+        rel.wait()
+        raise RuntimeError("relay did not start: %s" % err)
+    return rel, types.SimpleNamespace(name="relay", port=port, pid=lambda: rel.pid)
+
+
+def selftest(a, certs):
+    """The generator against the TLS relay on CPU 0 instead of a server:
+    its own latency, and the relay's CPU (start_relay())."""
+    rel, relay = start_relay(certs, gen_prio(a))
     try:
-        if rel.stdout.readline().strip() != "listening":
-            raise RuntimeError("relay did not start: %s" % rel.stderr.read())
         out = {}
-        # The relay's own CPU per message is the floor under every server's
-        # figure on this machine: TLS decrypt, forward, encrypt and the
-        # kernel's wake-ups, with no XMPP at all.
-        relay = types.SimpleNamespace(port=port, pid=lambda: rel.pid)
         for rate in a.chat_rate or [1000]:
             r = chat_run(relay, a, rate, extra=["--no-login", "--tls", "direct"])
             out["relay_%g" % rate] = r
@@ -746,6 +755,12 @@ def selftest(a, certs):
     finally:
         rel.terminate()
         rel.wait()
+
+
+def per(scale, total, count):
+    """scale x total / count: a figure per unit, None when nothing was
+    counted."""
+    return scale * total / count if count else None
 
 
 def cpu_of(srv, fn):
@@ -834,9 +849,9 @@ def muc(srv, a):
     busy = r["send_s"] + r["drain_s"]
     r.update(offered_rate=a.muc_rate, occupants=n, server_cpu_s=cpu,
              delivered=delivered, expected_deliveries=want,
-             sent_per_s=r["sent"] / r["send_s"] if r["send_s"] else None,
-             delivered_per_s=delivered / busy if busy else None,
-             cpu_s_per_100k_deliveries=1e5 * cpu / delivered if delivered else None)
+             sent_per_s=per(1, r["sent"], r["send_s"]),
+             delivered_per_s=per(1, delivered, busy),
+             cpu_s_per_100k_deliveries=per(1e5, cpu, delivered))
     check(srv, r, "muc", want_online=n)
     if r["joined"] < n:
         problem(srv.name, "muc: only %d of %d occupants joined" % (r["joined"], n))
@@ -870,7 +885,7 @@ def roster_setup(srv, a):
         "--contacts", a.contacts, "--rate", 5000, "--window", a.roster_window,
         "--login-rate", 1000, "--duration", a.storm_setup_s))
     r["server_cpu_s"] = cpu
-    r["cpu_ms_per_subscription"] = 1000 * cpu / r["subscribed"] if r["subscribed"] else None
+    r["cpu_ms_per_subscription"] = per(1000, cpu, r["subscribed"])
     r["subscriptions_per_s"] = r["subscribed"] / r["approve_s"] if r["approve_s"] > 0 else None
     check(srv, r, "roster setup", want_online=a.storm_users)
     complete = r["subscribed"] >= r["expected"]
@@ -908,8 +923,8 @@ def storm(srv, a, res):
         a.storm_users, "--contacts", a.contacts, "--login-rate", a.storm_rate,
         "--concurrency", 200, "--duration", 120))
     r["server_cpu_s"] = cpu
-    r["cpu_ms_per_login"] = 1000 * cpu / r["ok"] if r["ok"] else None
-    r["cpu_s_per_100k_presences"] = 1e5 * cpu / r["presences"] if r["presences"] else None
+    r["cpu_ms_per_login"] = per(1000, cpu, r["ok"])
+    r["cpu_s_per_100k_presences"] = per(1e5, cpu, r["presences"])
     check(srv, r, "storm", want_online=a.storm_users)
     if r["presences"] < r["expected"]:
         problem(srv.name, "storm: %d of %d contact presences delivered"
@@ -995,7 +1010,7 @@ def login_phases(s, a, out, others=(), who="", where=""):
             s.port, "--scenario", "login", "--users", a.users, "--rate", 100000,
             "--duration", a.duration, "--concurrency", a.login_concurrency, "--warmup", 1))
         r["server_cpu_s"] = cpu
-        r["cpu_ms_per_login"] = 1000 * cpu / r["ok"] if r["ok"] else None
+        r["cpu_ms_per_login"] = per(1000, cpu, r["ok"])
         return r
 
     r = measured(a, who + "login", concurrent,
@@ -1101,7 +1116,7 @@ def rest_phases(s, a, res):
             "--rate", a.offline_rate, "--duration", 120])
         cpu = r["cpu_window_s"] or 0
         r["server_cpu_s"] = cpu
-        r["cpu_ms_per_msg"] = 1000 * cpu / r["sent"] if r["sent"] else None
+        r["cpu_ms_per_msg"] = per(1000, cpu, r["sent"])
         check(s, r, "offline store", want_online=senders)
         res["offline_store"] = r
         time.sleep(2)
@@ -1113,8 +1128,8 @@ def rest_phases(s, a, res):
         # (with offline_msgs / offline_users messages each), to be
         # compared with a plain login.
         r["server_cpu_s"] = cpu
-        r["cpu_ms_per_login"] = 1000 * cpu / r["ok"] if r["ok"] else None
-        r["cpu_ms_per_msg"] = 1000 * cpu / r["received"] if r["received"] else None
+        r["cpu_ms_per_login"] = per(1000, cpu, r["ok"])
+        r["cpu_ms_per_msg"] = per(1000, cpu, r["received"])
         check(s, r, "offline delivery", want_online=a.offline_users)
         if r["received"] != a.offline_msgs:
             problem(s.name, "offline: sent %d, delivered %d at login"
