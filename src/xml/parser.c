@@ -76,6 +76,9 @@ struct xml_stream {
     /* --- document state, forgotten by xml_stream_reset() --- */
     unsigned depth;             /* 0 outside the root, 1 inside it, 2 in a
                                    stanza's top element, ... */
+    uint32_t use_start;         /* 'fed' when this stream took the parser
+                                   (a parked one has read other streams'
+                                   bytes; see parked_take()) */
     bool opened;                /* root seen (so a new parser needs priming) */
     bool closed;                /* </stream> seen: later bytes are ignored */
     bool failed;                /* error reported: feeds return -1 */
@@ -502,9 +505,37 @@ static void XMLCALL on_skipped_entity(void *ud, const XML_Char *name,
  */
 #define KEEP_MAX_FED 16384
 
+/*
+ * Parked parsers.  Re-priming a reset parser for a stream that reads one
+ * stanza at a time costs more than parsing the stanza: expat builds its
+ * namespace bindings and name tables anew from the synthetic header, and
+ * XML_ParserReset frees them again (~28 k of the ~62 k instructions a
+ * delivered message cost, by callgrind).  Yet nearly every stream's root
+ * packs to one of common_packed[], and a parser left inside such a root at
+ * a stanza boundary is in exactly the state a re-primed one would be in.
+ * So a stream that compacts parks its parser there instead of resetting
+ * it, and the next stream with the same root (pointer-equal packed root)
+ * takes it and goes on from its byte index.  Idle sessions still hold no
+ * parser (principle 4); the server holds at most 'max' parked ones.
+ *
+ * What a parked parser carries over is harmless: expat's tables of the
+ * element and attribute names it has seen (no DTD, so no defaults), and
+ * its input buffer, which nothing of ours reads back.  To bound both, a
+ * parser that has taken in PARK_MAX_FED bytes in all is reset instead of
+ * parked, as is one that took more than KEEP_MAX_FED in its last use.
+ */
+#define PARK_MAX_FED (64 * 1024)
+
+struct parked {
+    XML_Parser p;
+    const char *packed;         /* the root it is inside (common_packed[]) */
+    XML_Index fed;              /* its byte index: bytes taken in so far */
+};
+
 struct xml_parser_pool {
-    unsigned n, max;
+    unsigned n, max, nparked;
     uint64_t key, uses;
+    struct parked *parked;      /* 'max' slots */
     XML_Parser p[];
 };
 
@@ -512,6 +543,7 @@ struct xml_parser_pool *xml_parser_pool_new(unsigned max)
 {
     struct xml_parser_pool *pool = pl_calloc(1, sizeof(*pool) + max * sizeof(XML_Parser));
     pool->max = max;
+    pool->parked = pl_calloc(max ? max : 1, sizeof(*pool->parked));
     if (getrandom(&pool->key, sizeof(pool->key), 0) != (ssize_t)sizeof(pool->key))
         pool->key = 0;          /* then salts fall back to expat's own draw */
     return pool;
@@ -523,7 +555,15 @@ void xml_parser_pool_free(struct xml_parser_pool *pool)
         return;
     for (unsigned i = 0; i < pool->n; i++)
         XML_ParserFree(pool->p[i]);
+    for (unsigned i = 0; i < pool->nparked; i++)
+        XML_ParserFree(pool->parked[i].p);
+    free(pool->parked);
     free(pool);
+}
+
+unsigned xml_parser_pool_parked(const struct xml_parser_pool *pool)
+{
+    return pool ? pool->nparked : 0;
 }
 
 /* splitmix64's finaliser: a bijection that scatters consecutive inputs. */
@@ -552,12 +592,60 @@ static void free_parser(struct xml_stream *xs)
     if (!xs->p)
         return;
     struct xml_parser_pool *pool = xs->pool;
-    if (pool && pool->n < pool->max && xs->fed <= KEEP_MAX_FED &&
+    if (pool && pool->n < pool->max && xs->fed - xs->use_start <= KEEP_MAX_FED &&
         XML_ParserReset(xs->p, "UTF-8"))
         pool->p[pool->n++] = xs->p;
     else
         XML_ParserFree(xs->p);
     xs->p = NULL;
+}
+
+static bool is_common_packed(const char *packed)
+{
+    for (size_t i = 0; i < PL_ARRAY_LEN(common_packed); i++)
+        if (packed == common_packed[i].s)
+            return true;
+    return false;
+}
+
+/* Called at compaction only: the stream is inside its root at a stanza
+ * boundary, with nothing pending in expat (see xml_stream_compact()). */
+static void park_parser(struct xml_stream *xs)
+{
+    struct xml_parser_pool *pool = xs->pool;
+    XML_ParsingStatus ps;
+    XML_GetParsingStatus(xs->p, &ps);
+    if (!pool || pool->nparked >= pool->max || !is_common_packed(xs->packed) ||
+        ps.parsing != XML_PARSING || xs->fed > PARK_MAX_FED ||
+        xs->fed - xs->use_start > KEEP_MAX_FED) {
+        free_parser(xs);
+        return;
+    }
+    pool->parked[pool->nparked++] = (struct parked){ xs->p, xs->packed, xs->fed };
+    xs->p = NULL;
+}
+
+/* A parked parser inside the same root as this compacted stream's, taken
+ * as if it had just been primed: depth 1, at a stanza boundary. */
+static bool parked_take(struct xml_stream *xs)
+{
+    struct xml_parser_pool *pool = xs->pool;
+    if (!pool || !xs->packed)
+        return false;
+    for (unsigned i = pool->nparked; i-- > 0;) {
+        if (pool->parked[i].packed != xs->packed)
+            continue;
+        struct parked k = pool->parked[i];
+        pool->parked[i] = pool->parked[--pool->nparked];
+        XML_SetUserData(k.p, xs);   /* the handlers are everyone's */
+        xs->p = k.p;
+        xs->fed = xs->mark = xs->last_end = k.fed;
+        xs->use_start = (uint32_t)k.fed;
+        xs->depth = 1;
+        xs->primed = false;
+        return true;
+    }
+    return false;
 }
 
 /* Synthetic header for a re-primed parser: the root's namespace
@@ -598,6 +686,8 @@ static void synthetic_header(const struct xml_stream *xs, struct buf *out)
 static void new_parser(struct xml_stream *xs)
 {
     /* an idle stream (compacted) has no parser and no document arena */
+    if (xs->opened && parked_take(xs))
+        return;
     /* "UTF-8" overrides any encoding declaration: RFC 6120 §11.6 allows
      * nothing else, and a UTF-16 BOM or Latin-1 bytes become errors */
     if (xs->pool) {
@@ -626,6 +716,7 @@ static void new_parser(struct xml_stream *xs)
     xs->fed = 0;
     xs->mark = 0;
     xs->last_end = 0;
+    xs->use_start = 0;
     if (!xs->opened)
         return;
 
@@ -659,10 +750,7 @@ static const char *find_common_packed(const char *p, size_t len)
 
 static void release_packed(struct xml_stream *xs)
 {
-    bool common = false;
-    for (size_t i = 0; i < PL_ARRAY_LEN(common_packed); i++)
-        common = common || xs->packed == common_packed[i].s;
-    if (!common)
+    if (!is_common_packed(xs->packed))
         free((char *)xs->packed);   /* ours: pack_doc() allocated it */
     xs->packed = NULL;
 }
@@ -683,6 +771,7 @@ static void clear_document(struct xml_stream *xs)
     xs->depth = 0;
     xs->opened = xs->closed = xs->failed = xs->primed = xs->idle = false;
     xs->fed = xs->mark = xs->last_end = 0;
+    xs->use_start = 0;
     xs->err = XML_ERR_NONE;
     xs->err_text = NULL;
     buf_release(&xs->text);
@@ -943,9 +1032,9 @@ bool xml_stream_compact(struct xml_stream *xs)
     if (!xs->p || xs->in_feed || xs->failed || xs->closed ||
         xs->depth != 1 || !xs->idle || xs->nev != 0)
         return false;
-    free_parser(xs);
+    pack_doc(xs);               /* first: parking looks at the packed root */
+    park_parser(xs);
     buf_release(&xs->text);     /* may have grown to a big stanza's text */
-    pack_doc(xs);
     return true;
 }
 

@@ -149,6 +149,9 @@ enum xml_error {
 struct xml_parser_pool;
 struct xml_parser_pool *xml_parser_pool_new(unsigned max);
 void xml_parser_pool_free(struct xml_parser_pool *pool);
+/* Parsers parked inside a stream root, waiting for the next stream with
+ * the same root (for tests and statistics). */
+unsigned xml_parser_pool_parked(const struct xml_parser_pool *pool);
 
 struct xml_limits {
     size_t max_stanza_bytes;    /* bytes of one top-level child, tags included */

@@ -729,6 +729,95 @@ static void pooled_parsers_are_transparent(void **state)
     free(b_want);
 }
 
+#define SERVER_HDR "<stream:stream xmlns='jabber:server' " \
+    "xmlns:stream='http://etherx.jabber.org/streams'>"
+
+/* Parked parsers: two client streams and a server stream share a stock,
+ * fed a byte at a time and compacted after each byte.  A compacted
+ * client stream parks its parser inside its root, and the other client
+ * stream goes on with it; the server stream, whose root differs, never
+ * gets one of theirs.  Every transcript is that of a stream on its own. */
+static void parked_parsers_move_between_streams(void **state)
+{
+    (void)state;
+    static const char *const in[3] = {
+        HDR "<message to='a@b'><body>x</body></message> <iq type='get' id='1'/>"
+            "<presence><show>away</show></presence>\n<m xmlns='urn:x'>&amp;</m></stream:stream>",
+        HDR "<iq id='q'><query xmlns='jabber:iq:roster'/></iq><message><body>y&lt;"
+            "</body></message> <presence/>",
+        SERVER_HDR "<message to='c@d'><body>z</body></message><db:r xmlns:db='urn:db'>k</db:r>",
+    };
+    char *want[3];
+    struct rec r[3];
+    struct xml_parser_pool *pool = xml_parser_pool_new(2);
+    size_t len[3], longest = 0;
+    for (int k = 0; k < 3; k++) {
+        len[k] = strlen(in[k]);
+        longest = len[k] > longest ? len[k] : longest;
+        want[k] = run(in[k], len[k], NULL, FEED_BYTES, NULL);
+        rec_init(&r[k], NULL);
+        xml_stream_use_pool(r[k].xs, pool);
+    }
+    unsigned taken = 0;
+    for (size_t i = 0; i < longest; i++) {
+        for (int k = 0; k < 3; k++) {
+            if (i >= len[k])
+                continue;
+            unsigned before = xml_parser_pool_parked(pool);
+            assert_int_equal(xml_stream_feed(r[k].xs, in[k] + i, 1), 0);
+            taken += xml_parser_pool_parked(pool) < before;
+            xml_stream_compact(r[k].xs);
+            assert_true(xml_parser_pool_parked(pool) <= 2);
+        }
+    }
+    /* after each stanza boundary but the first few, the next byte went
+     * to a parked parser instead of a primed one (13 times here) */
+    assert_true(taken >= 10);
+    for (int k = 0; k < 3; k++) {
+        assert_string_equal(r[k].log.data, want[k]);
+        rec_release(&r[k]);
+        free(want[k]);
+    }
+    xml_parser_pool_free(pool);
+}
+
+/* A parked parser's byte index goes on from where its last stream left
+ * it: the size limit still counts one stanza's bytes, the header's
+ * included in none, across the 64 KiB after which a parked parser is
+ * retired (reset) and the next stream's is primed anew. */
+static void parked_parsers_keep_the_limits(void **state)
+{
+    (void)state;
+    struct xml_limits lim = { .max_stanza_bytes = 48, .max_depth = 8, .max_attrs = 8 };
+    static const char fits[] = "<message><body>0123456789012345</body></message>";  /* 48 */
+    static const char big[] = "<message><body>01234567890123456</body></message>";  /* 49 */
+    struct xml_parser_pool *pool = xml_parser_pool_new(1);
+    struct rec a, b;
+    rec_init(&a, &lim);
+    rec_init(&b, &lim);
+    xml_stream_use_pool(a.xs, pool);
+    xml_stream_use_pool(b.xs, pool);
+    assert_int_equal(xml_stream_feed(a.xs, HDR, strlen(HDR)), 0);
+    assert_int_equal(xml_stream_feed(b.xs, HDR, strlen(HDR)), 0);
+    for (unsigned i = 0; i < 2000; i++) {       /* 80 KB through one parser */
+        /* split inside the start tag: the limit is checked on bytes
+         * counted from the stanza's start before expat has seen it */
+        struct rec *r = i % 2 ? &b : &a;
+        assert_int_equal(xml_stream_feed(r->xs, fits, 4), 0);
+        assert_int_equal(xml_stream_feed(r->xs, fits + 4, sizeof(fits) - 5), 0);
+        assert_true(xml_stream_compact(r->xs));
+    }
+    assert_int_equal(a.stanzas + b.stanzas, 2000);
+    assert_int_equal(a.errors + b.errors, 0);
+    /* a limit that counted the parser's bytes before this stanza would
+     * have failed the first stanza after the header or the retirement */
+    assert_int_equal(xml_stream_feed(a.xs, big, sizeof(big) - 1), -1);
+    assert_int_equal(a.last_err, XML_ERR_POLICY);
+    rec_release(&a);
+    rec_release(&b);
+    xml_parser_pool_free(pool);
+}
+
 static void compact_refused_inside_callback(void **state)
 {
     (void)state;
@@ -1015,6 +1104,8 @@ int main(void)
         cmocka_unit_test(compact_is_transparent),
         cmocka_unit_test(compact_refused_inside_callback),
         cmocka_unit_test(pooled_parsers_are_transparent),
+        cmocka_unit_test(parked_parsers_move_between_streams),
+        cmocka_unit_test(parked_parsers_keep_the_limits),
         cmocka_unit_test(close_and_after),
         cmocka_unit_test(pause_resumes_where_it_stopped),
         cmocka_unit_test(pause_then_restart),
