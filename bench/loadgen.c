@@ -150,6 +150,7 @@ struct opts {
     const char *samples;        /* chat: write the latency samples (uint32 us) here */
     double keepalive;           /* seconds between whitespace keepalives */
     bool no_login;              /* chat against the relay: TLS only, no XMPP login */
+    double pace_gap;            /* chat: s between pacing wake-ups at least */
     const char *cert;           /* relay: PEM with key and certificate */
 };
 
@@ -158,7 +159,9 @@ struct lg;
 struct conn {
     struct lg *lg;
     int user;
-    struct bufferevent *bev;
+    evutil_socket_t fd;         /* owned here, not by the bufferevents on it */
+    SSL *ssl;                   /* owned here; NULL before TLS */
+    struct bufferevent *bev;    /* plain socket, then TLS on the same socket */
     struct xml_stream *xs;
     enum conn_state st;
     double t0;                  /* connect time (login latency) */
@@ -173,6 +176,8 @@ struct conn {
     bool joined;                /* muc: self-presence (110) received */
     double cpu0;                /* generator thread CPU s at connect (login) */
     int target;                 /* chat: the account this one sends to, -1 none */
+    struct buf chat_msg;        /* chat: this sender's message, built once */
+    size_t chat_stamp;          /* chat: offset of the stamp's 20 digits in it */
 };
 
 /* Latency samples in microseconds. */
@@ -521,26 +526,53 @@ static void restart_stream(struct conn *c)
  * is handed to on_read in the same loop iteration as the read(2) (the
  * TLS record decrypted on the way), not queued behind the iteration's
  * other events.  The other scenarios keep deferred callbacks (their
- * figures are throughput, not latency). */
+ * figures are throughput, not latency).  No bufferevent closes the
+ * socket or frees the SSL: the connection owns both (conn_free()), so
+ * that STARTTLS can replace the plain bufferevent on the same socket. */
 static int bev_options(const struct lg *lg)
 {
-    return BEV_OPT_CLOSE_ON_FREE |
-           (lg->o.sc == SC_CHAT ? 0 : BEV_OPT_DEFER_CALLBACKS);
-}
-
-static void start_tls(struct conn *c)
-{
-    SSL *ssl = SSL_new(c->lg->ssl_ctx);
-    SSL_set_tlsext_host_name(ssl, c->lg->o.domain);
-    struct bufferevent *tb = bufferevent_openssl_filter_new(
-        c->lg->base, c->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
-        bev_options(c->lg));
-    c->bev = tb;
-    c->tls_on = true;
+    return lg->o.sc == SC_CHAT ? 0 : BEV_OPT_DEFER_CALLBACKS;
 }
 
 static void on_read(struct bufferevent *bev, void *ud);
 static void on_event(struct bufferevent *bev, short what, void *ud);
+
+/* TLS goes straight on the socket, as parleyd does it (stream/c2s.c
+ * tls_bev_new()): the plain bufferevent is freed (the socket stays) and a
+ * TLS bufferevent takes its place, rather than a TLS filter stacked on
+ * it, which costs a second pair of buffers, a copy and a callback per
+ * record each way.  Read-ahead lets OpenSSL take all the socket holds in
+ * one read(); read_buffered_tls() reads the records that leaves behind.
+ * Called from the plain bufferevent's own callback: libevent keeps it
+ * alive until that returns. */
+static void start_tls(struct conn *c)
+{
+    struct lg *lg = c->lg;
+    c->ssl = SSL_new(lg->ssl_ctx);
+    SSL_set_tlsext_host_name(c->ssl, lg->o.domain);
+    SSL_set_read_ahead(c->ssl, 1);
+    bufferevent_free(c->bev);
+    c->bev = bufferevent_openssl_socket_new(lg->base, c->fd, c->ssl,
+                                            BUFFEREVENT_SSL_CONNECTING, bev_options(lg));
+    if (!c->bev) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        exit(1);
+    }
+    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->tls_on = true;
+}
+
+/* libevent 2.1's TLS bufferevent reads again only while SSL_pending() is
+ * non-zero, which does not count the whole records read-ahead left inside
+ * OpenSSL: without this they would wait for the next bytes on the socket
+ * (as c2s.c read_buffered_tls()).  Called after each read callback and
+ * once the handshake is done. */
+static void read_buffered_tls(struct conn *c)
+{
+    if (c->ssl && c->bev && c->st != CS_DONE && SSL_has_pending(c->ssl))
+        event_active(&c->bev->ev_read, EV_READ, 1);
+}
 
 /* --- muc ------------------------------------------------------------------ */
 
@@ -816,8 +848,6 @@ static void on_stanza(void *ud, struct stanza *st)
         handle_features(c, st);
     } else if (c->st == CS_PROCEED && strcmp(name, "proceed") == 0) {
         start_tls(c);
-        bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
-        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
         xml_stream_reset(c->xs);
         send_header(c);
         c->st = CS_FEATURES2;
@@ -923,19 +953,25 @@ static const struct xml_stream_cb parser_cb = {
     .error = on_parse_error,
 };
 
+/* Feeds what the input holds to the parser where libevent keeps it (no
+ * copy: expat copies what it must keep), chunk by chunk, until the input
+ * is empty, the connection ended, or STARTTLS replaced its bufferevent
+ * (whose input is then left to be freed with it). */
 static void on_read(struct bufferevent *bev, void *ud)
 {
     struct conn *c = ud;
     struct evbuffer *in = bufferevent_get_input(bev);
     c->lg->t_read_ns = now_mono_ns();
-    while (c->bev == bev && evbuffer_get_length(in) > 0 && c->st != CS_DONE) {
-        char chunk[8192];
-        int n = evbuffer_remove(in, chunk, sizeof(chunk));
-        if (n <= 0)
+    bool more = true;
+    while (more && c->bev == bev && c->st != CS_DONE) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
-        if (xml_stream_feed(c->xs, chunk, (size_t)n) < 0)
-            break;
+        more = xml_stream_feed(c->xs, v.iov_base, v.iov_len) == 0 && v.iov_len > 0;
+        evbuffer_drain(in, v.iov_len);
     }
+    if (c->bev == bev)
+        read_buffered_tls(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *ud)
@@ -943,14 +979,15 @@ static void on_event(struct bufferevent *bev, short what, void *ud)
     struct conn *c = ud;
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
-        if (c->tcp_up)
-            return;             /* the TLS handshake finished: nothing to do */
-        c->tcp_up = true;
-        if (c->lg->o.tls == TLS_DIRECT && !c->tls_on) {
-            start_tls(c);
-            bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
-            bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        if (c->tcp_up) {
+            /* The TLS handshake finished; read-ahead may have taken the
+             * server's first records with its last flight. */
+            read_buffered_tls(c);
+            return;
         }
+        c->tcp_up = true;
+        if (c->lg->o.tls == TLS_DIRECT && !c->tls_on)
+            start_tls(c);
         if (c->lg->o.no_login) {
             /* Against the relay: "<user> <peer>" names this connection
              * and where its bytes go; the relay answers with a stream
@@ -973,15 +1010,25 @@ static void on_event(struct bufferevent *bev, short what, void *ud)
 
 /* --- lifecycle ------------------------------------------------------------- */
 
+/* libevent finalizes a freed bufferevent later in the loop turn, but
+ * without BEV_OPT_CLOSE_ON_FREE it touches neither the socket nor the SSL
+ * then, so both go now. */
 static void conn_free(struct conn *c)
 {
     if (c->bev)
         bufferevent_free(c->bev);
     c->bev = NULL;
+    if (c->ssl)
+        SSL_free(c->ssl);
+    c->ssl = NULL;
+    if (c->fd >= 0)
+        evutil_closesocket(c->fd);
+    c->fd = -1;
     if (c->xs)
         xml_stream_free(c->xs);
     c->xs = NULL;
     buf_release(&c->cfb);
+    buf_release(&c->chat_msg);
 }
 
 /* A connection reached its end: online (login scenario), registered, or
@@ -1031,15 +1078,15 @@ static void conn_start(struct lg *lg, struct conn *c)
     c->t0 = now_s();
     c->cpu0 = thread_cpu_s();
     c->xs = xml_stream_new(&lg->limits, &parser_cb, c);
-    evutil_socket_t fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
         perror("socket");
         exit(1);
     }
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    set_source(lg, fd);
-    c->bev = bufferevent_socket_new(lg->base, fd, bev_options(lg));
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    set_source(lg, c->fd);
+    c->bev = bufferevent_socket_new(lg->base, c->fd, bev_options(lg));
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)lg->o.port) };
@@ -1117,40 +1164,56 @@ static void stop_at(struct lg *lg, double t)
         lg->t_end = t;
 }
 
-/* Writes what the bufferevent holds to the socket now instead of on the
- * loop's next turn (libevent waits for EV_WRITE): the TLS record the
- * filter made is in the underlying socket bufferevent's output. */
+/* Writes what the bufferevent holds to the socket now.  Adding output
+ * only arms the bufferevent's write event, which libevent would run when
+ * epoll next reports the socket writable, after the rest of this batch
+ * of messages was stamped and queued; the stamp must be the last thing
+ * before its own write(2), so that event's handler runs here: libevent's
+ * own write (SSL_write on a TLS bufferevent, evbuffer_write on a plain
+ * one), which disarms the event once the output is empty.  Chat's base
+ * has the epoll changelist, so arming and disarming within one callback
+ * cost no epoll_ctl. */
 static void flush_now(struct conn *c)
 {
-    struct bufferevent *sock = bufferevent_get_underlying(c->bev);
-    if (!sock)
-        sock = c->bev;
-    struct evbuffer *out = bufferevent_get_output(sock);
-    if (evbuffer_get_length(out) > 0)
-        evbuffer_write(out, bufferevent_getfd(sock));
+    struct event *ev = &c->bev->ev_write;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        event_get_callback(ev)(event_get_fd(ev), EV_WRITE, event_get_callback_arg(ev));
+}
+
+/* A sender's messages differ only in the stamp: the text is formatted
+ * once per connection, and each message writes its 20 digits in place. */
+static struct buf *chat_message(struct lg *lg, struct conn *c)
+{
+    struct buf *b = &c->chat_msg;
+    if (b->len == 0) {
+        const char *prefix = lg->o.to_prefix && lg->o.role == ROLE_SEND ? lg->o.to_prefix
+                                                                         : lg->o.user_prefix;
+        buf_printf(b, "<message type='chat' to='%s%d@%s/lg'><body>", prefix, c->target,
+                   lg->o.domain);
+        c->chat_stamp = b->len;
+        buf_printf(b, "%020llu%*s</body></message>", 0ULL, lg->o.body_len, "");
+    }
+    return b;
+}
+
+/* The stamp's 20 decimal digits, zero-padded, in place. */
+static void put_stamp(char *at, uint64_t ns)
+{
+    for (int i = 19; i >= 0; i--, ns /= 10)
+        at[i] = (char)('0' + ns % 10);
 }
 
 /* One chat message from the next sending connection (round robin),
  * stamped with the monotonic clock just before it is written. */
 static void send_chat_one(struct lg *lg)
 {
-    struct buf *b = &lg->scratch;
     for (size_t tries = 0; tries < lg->nconns; tries++) {
         struct conn *c = lg->conns[lg->send_rr++ % lg->nconns];
         if (c->st != CS_ONLINE || c->target < 0)
             continue;
-        char u[128];
-        const char *prefix = lg->o.to_prefix && lg->o.role == ROLE_SEND ? lg->o.to_prefix
-                                                                         : lg->o.user_prefix;
-        snprintf(u, sizeof(u), "%s%d", prefix, c->target);
-        buf_clear(b);
-        buf_printf(b, "<message type='chat' to='%s@%s/lg'><body>%020llu%*s</body></message>",
-                   u, lg->o.domain, 0ULL, lg->o.body_len, "");
-        /* The stamp goes in last, in place: nothing but the write after it. */
-        char *stamp = strstr(b->data, "<body>") + 6;
-        char digits[21];
-        snprintf(digits, sizeof(digits), "%020llu", (unsigned long long)now_mono_ns());
-        memcpy(stamp, digits, 20);
+        struct buf *b = chat_message(lg, c);
+        /* The stamp goes in last: nothing but the write after it. */
+        put_stamp(b->data + c->chat_stamp, now_mono_ns());
         bufferevent_write(c->bev, b->data, b->len);
         flush_now(c);
         lg->sent++;
@@ -1160,15 +1223,21 @@ static void send_chat_one(struct lg *lg)
 
 static void stop_at(struct lg *lg, double t);
 
-/* The chat pacing timer: sends every message whose deadline has come
- * (one, unless the generator fell behind), then sleeps until the next. */
+/* The chat pacing timer: sends every message whose deadline has come,
+ * then sleeps until the next one is due, but at least --pace-gap.  A
+ * wake-up costs the sender more than a message does (a timerfd re-arm,
+ * a VM exit on this machine, and two context switches), so above
+ * 1 / gap messages/s the messages that fell due since the last wake-up
+ * go out together, each stamped right before its own write (the latency
+ * stays the server's; how late each went is pace_lat); below that rate,
+ * one message per wake-up, on time. */
 static void on_pace(evutil_socket_t fd, short what, void *ud)
 {
     struct lg *lg = ud;
     (void)fd;
     (void)what;
     double end = lg->t_measure + lg->o.duration;
-    double t = now_s();
+    double woke = now_s(), t = woke;
     for (;;) {
         double due = lg->t_measure + (double)lg->pace_k / lg->o.rate;
         if (due >= end) {
@@ -1178,7 +1247,8 @@ static void on_pace(evutil_socket_t fd, short what, void *ud)
             return;
         }
         if (due > t) {
-            double d = due - t;
+            double next = due > woke + lg->o.pace_gap ? due : woke + lg->o.pace_gap;
+            double d = next - t;
             struct timeval tv = { (time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6) };
             event_add(lg->pace, &tv);
             return;
@@ -1664,6 +1734,24 @@ static void on_keepalive(evutil_socket_t fd, short what, void *ud)
             put(lg->conns[i], " ");
 }
 
+/* Precise timers (a timerfd under epoll): the chat pacing deadlines are
+ * microseconds apart and epoll_wait's own timeout is in milliseconds.
+ * They cost a timerfd_settime() per loop turn, which a chat receiver,
+ * woken by its reads, has no use for.  Chat has the epoll changelist too
+ * (see flush_now()); the other scenarios, which close and open sockets
+ * by the thousand, keep libevent's plain epoll calls. */
+static int base_flags(const struct opts *o)
+{
+    /* The relay stands in for a server (the floor under every server's
+     * figure): parleyd's settings (core/server.c), no timer per turn. */
+    if (o->sc == SC_RELAY)
+        return EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST;
+    if (o->sc != SC_CHAT)
+        return EVENT_BASE_FLAG_PRECISE_TIMER;
+    return EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST |
+           (o->role == ROLE_RECV ? 0 : EVENT_BASE_FLAG_PRECISE_TIMER);
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -1683,6 +1771,8 @@ static void usage(void)
             "        --to-prefix/--to-first + i; recv: only receives) --sync (wait for\n"
             "        'go' and, receivers, 'stop N' on stdin) --samples FILE (latencies,\n"
             "        uint32 us) --no-login (against --scenario relay, with --tls direct)\n"
+            "        --pace-gap US (sender wake-ups at least this far apart, default 250;\n"
+            "        0 wakes for every message)\n"
             "  relay: --cert PEM; TLS relay on --ip/--port for --duration s\n");
     exit(2);
 }
@@ -1710,6 +1800,7 @@ int main(int argc, char **argv)
     o->window = 200;
     o->senders = 2;
     o->keepalive = 30;
+    o->pace_gap = 250e-6;
     double warmup = 0;
     o->sc = SC_LOGIN;
     static const struct option lo[] = {
@@ -1724,6 +1815,7 @@ int main(int argc, char **argv)
         {"senders", 1, 0, 'S'}, {"room-config", 1, 0, 'G'}, {"role", 1, 0, 'o'},
         {"sync", 0, 0, 'y'}, {"samples", 1, 0, 'F'}, {"keepalive", 1, 0, 'k'},
         {"no-login", 0, 0, 'l'}, {"cert", 1, 0, 'x'}, {"window", 1, 0, 'O'},
+        {"pace-gap", 1, 0, 'g'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -1783,6 +1875,7 @@ int main(int argc, char **argv)
         case 'F': o->samples = optarg; break;
         case 'k': o->keepalive = atof(optarg); break;
         case 'l': o->no_login = true; break;
+        case 'g': o->pace_gap = atof(optarg) / 1e6; break;
         case 'x': o->cert = optarg; break;
         case 'G':
             if (!strcmp(optarg, "nolog")) o->room_instant = false;
@@ -1795,7 +1888,7 @@ int main(int argc, char **argv)
     if (o->users <= 0 || o->conns <= 0 || o->rate <= 0 || o->concurrency <= 0 ||
         o->login_rate <= 0 || o->contacts <= 0 || o->window <= 0 || o->duration <= 0 ||
         (o->sc == SC_SEND && (o->to_count <= 0 || o->messages <= 0)) ||
-        (o->sc == SC_MUC && o->senders <= 0) || o->keepalive <= 0 ||
+        (o->sc == SC_MUC && o->senders <= 0) || o->keepalive <= 0 || o->pace_gap < 0 ||
         (o->no_login && (o->sc != SC_CHAT || o->tls != TLS_DIRECT)))
         usage();
     char room[300];
@@ -1813,10 +1906,8 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
-    /* Precise timers (timerfd under epoll): the chat pacing deadlines are
-     * microseconds apart, epoll_wait's own timeout is in milliseconds. */
     struct event_config *ecfg = event_config_new();
-    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    event_config_set_flag(ecfg, base_flags(o));
     lg.base = event_base_new_with_config(ecfg);
     event_config_free(ecfg);
     lg.ssl_ctx = SSL_CTX_new(TLS_client_method());
@@ -1838,6 +1929,7 @@ int main(int argc, char **argv)
         c->lg = &lg;
         c->st = CS_DONE;
         c->user = o->first_user + (int)(i % (size_t)o->users);
+        c->fd = -1;
         c->peer = (int)(i ^ 1u);
         /* chat: both = the pair partner in this process; send = account
          * to_first + i (held by a receiver process); recv = nobody. */

@@ -668,6 +668,12 @@ def chat_run(srv, a, rate, duration=None, port=None, extra=()):
     # the sending window stretched: the latency is then the generator's.
     r["gen_saturated"] = ((r["gen_core_util"] or 0) > 0.8 or r["pace_p99_ms"] > 10 or
                           send_s > duration * 1.02)
+    # Server-bound: its own core nearly full.  When a rate fails with the
+    # server's core full, the server could not keep up with what arrived
+    # (which was at most the offered rate, less if the generator lagged):
+    # that failure is the server's whatever the generator's state.
+    r["server_core_util"] = r["server_cpu_s"] / wall if wall else None
+    r["server_saturated"] = (r["server_core_util"] or 0) >= 0.9
     return r
 
 
@@ -681,12 +687,12 @@ def chat_ok(r):
 
 def chat_line(r):
     return ("offered %g/s: sent %d, received %d, delivered %.0f/s, p50 %.3f p99 %.3f p99.9 "
-            "%.3f ms; pacing p99 %.3f ms late; server CPU %.2f s (%s s/100k); generator "
-            "CPU %.0f%% of its core%s" % (
+            "%.3f ms; pacing p99 %.3f ms late; server CPU %.2f s (%s s/100k, %.0f%% of its "
+            "core); generator CPU %.0f%% of its core%s" % (
                 r["offered_rate"], r["sent"], r["received"], r["received_per_s"] or 0,
                 r["msg_p50_ms"] or 0, r["msg_p99_ms"] or 0, r["msg_p999_ms"] or 0,
                 r["pace_p99_ms"], r["server_cpu_s"], fmt(r["cpu_s_per_100k_msgs"]),
-                100 * (r["gen_core_util"] or 0),
+                100 * (r["server_core_util"] or 0), 100 * (r["gen_core_util"] or 0),
                 " (SATURATED: generator-bound)" if r["gen_saturated"] else ""))
 
 
@@ -694,8 +700,8 @@ def chat_max(srv, a):
     """--chat-max: the highest offered rate with delivered == offered and
     p99 < 100 ms.  Doubles from --chat-max-start until a rate fails, then
     bisects to 10 %, at most --chat-max-steps runs of --chat-max-duration
-    s.  A failure while the generator was saturated is not the server's:
-    the search stops there and says so."""
+    s.  A failure while the generator was saturated and the server was
+    not is not the server's: the search stops there and says so."""
     lo, hi, runs, gen_bound = None, None, [], False
     rate = a.chat_max_start
     for _ in range(a.chat_max_steps):
@@ -708,7 +714,7 @@ def chat_max(srv, a):
             lo = rate
         else:
             hi = rate
-            if r["gen_saturated"]:
+            if r["gen_saturated"] and not r["server_saturated"]:
                 gen_bound = True
                 break
         if hi is None:
