@@ -347,26 +347,25 @@ struct jid *jid_parse(const char *s)
     /* RFC 7622 §3.1: the resource starts at the first '/', and the local
      * part ends at the first '@' before that; a separator present with an
      * empty part on either side makes the address invalid. */
-    const char *slash = strchr(s, '/');
-    size_t pre = slash ? (size_t)(slash - s) : n;
-    const char *at = memchr(s, '@', pre);
-    char *local = NULL, *domain, *resource = NULL;
-    struct jid *j = NULL;
-
-    if (at) {
-        local = pl_strndup(s, (size_t)(at - s));
-        domain = pl_strndup(at + 1, pre - (size_t)(at - s) - 1);
-    } else {
-        domain = pl_strndup(s, pre);
+    /* The parts are cut in a copy on the stack (one per stanza address
+     * on the routing path: no allocation but the jid's own). */
+    char copy[JID_IN_MAX + 1];
+    memcpy(copy, s, n + 1);
+    char *slash = strchr(copy, '/');
+    size_t pre = slash ? (size_t)(slash - copy) : n;
+    char *at = memchr(copy, '@', pre);
+    char *local = NULL, *domain = copy, *resource = NULL;
+    if (slash) {
+        *slash = '\0';
+        resource = slash + 1;
     }
-    if (slash)
-        resource = pl_strdup(slash + 1);
+    if (at) {
+        *at = '\0';
+        local = copy;
+        domain = at + 1;
+    }
     /* Empty parts fail in the prep functions (length 0 is invalid). */
-    j = jid_make(local, domain, resource);
-    free(local);
-    free(domain);
-    free(resource);
-    return j;
+    return jid_make(local, domain, resource);
 }
 
 struct jid *jid_dup(const struct jid *j)

@@ -877,10 +877,14 @@ void router_resume(struct server *srv, struct stanza *st)
 
 void router_route_out(struct server *srv, struct session *sender, struct stanza *st)
 {
+    /* A session's stanzas carry its own address as 'from' (c2s stamps
+     * it), so its domain is the host; only stanzas the server writes on
+     * a user's behalf need theirs parsed. */
     const char *from = xml_attr(st->root, "from");
-    struct jid *fj = from ? jid_parse(from) : NULL;
+    struct jid *fj = !sender && from ? jid_parse(from) : NULL;
+    const char *host = sender ? sender->jid->domain : fj ? fj->domain : NULL;
     struct hook_event ev = {
-        .srv = srv, .host = fj ? fj->domain : NULL, .stanza = st, .session = sender,
+        .srv = srv, .host = host, .stanza = st, .session = sender,
     };
     enum hook_result r = hooks_run(&srv->router->hooks, HOOK_STANZA_OUT, &ev);
     jid_free(fj);
