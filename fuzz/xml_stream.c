@@ -8,7 +8,10 @@
  * fuzzer also explores split points, re-priming and restarts.  Each stanza
  * is serialized, re-parsed inside a fresh stream and serialized again: the
  * two texts must match (the round trip the server relies on when it
- * forwards what it parsed).
+ * forwards what it parsed).  With compaction, two more streams share a
+ * parser stock and are fed the same chunks in turn, so their parsers are
+ * parked and taken by each other: all three transcripts (stanzas and
+ * errors) must be the same.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +32,7 @@ struct fz {
     bool restart;               /* reset on every 3rd stanza */
     unsigned n;
     struct buf *capture;        /* round trip: collects the re-parse */
+    struct buf log;             /* transcript: stanzas and errors */
 };
 
 static void fz_open(void *ud, const struct xml_node *root)
@@ -46,9 +50,9 @@ static void roundtrip_stanza(void *ud, struct stanza *st)
 
 static void fz_error(void *ud, enum xml_error err, const char *text)
 {
-    (void)ud;
-    (void)err;
+    struct fz *f = ud;
     PL_ASSERT(text != NULL);
+    buf_printf(&f->log, "error %d %s\n", (int)err, text);
 }
 
 static void fz_stanza(void *ud, struct stanza *st)
@@ -59,8 +63,10 @@ static void fz_stanza(void *ud, struct stanza *st)
 
     struct buf first = BUF_INIT, second = BUF_INIT;
     xml_serialize(c->root, XML_NS_CLIENT, &first);
+    buf_append(&f->log, first.data, first.len);
+    buf_putc(&f->log, '\n');
     const struct xml_stream_cb cb = { NULL, roundtrip_stanza, NULL, NULL };
-    struct fz g = { NULL, false, 0, &second };
+    struct fz g = { NULL, false, 0, &second, BUF_INIT };
     g.xs = xml_stream_new(NULL, &cb, &g);
     int rc = xml_stream_feed(g.xs, RT_HDR, strlen(RT_HDR));
     if (rc == 0)
@@ -93,15 +99,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     const struct xml_limits lim = { 4096, 16, 16 };
     const struct xml_stream_cb cb = { fz_open, fz_stanza, NULL, fz_error };
-    struct fz f = { NULL, (mode & 0x80) != 0, 0, NULL };
-    f.xs = xml_stream_new(&lim, &cb, &f);
+    /* f alone; with compaction also a and b, sharing a stock of 2 */
+    struct fz f = { NULL, (mode & 0x80) != 0, 0, NULL, BUF_INIT };
+    struct fz a = f, b = f;
+    struct fz *s[3] = { &f, &a, &b };
+    size_t ns = compact ? 3 : 1;
+    struct xml_parser_pool *pool = compact ? xml_parser_pool_new(2) : NULL;
+    bool failed[3] = { false, false, false };
+    for (size_t i = 0; i < ns; i++) {
+        buf_init(&s[i]->log);
+        s[i]->xs = xml_stream_new(&lim, &cb, s[i]);
+        if (i > 0)
+            xml_stream_use_pool(s[i]->xs, pool);
+    }
     for (size_t off = 0; off < size; off += chunk) {
         size_t n = size - off < chunk ? size - off : chunk;
-        if (xml_stream_feed(f.xs, (const char *)data + off, n) < 0)
+        for (size_t i = 0; i < ns; i++) {
+            if (failed[i])
+                continue;
+            failed[i] = xml_stream_feed(s[i]->xs, (const char *)data + off, n) < 0;
+            if (compact && !failed[i])
+                (void)xml_stream_compact(s[i]->xs);
+        }
+        if (failed[0])
             break;
-        if (compact)
-            (void)xml_stream_compact(f.xs);
     }
-    xml_stream_free(f.xs);
+    for (size_t i = 0; i < ns; i++) {
+        PL_ASSERT(s[i]->log.len == f.log.len &&
+                  memcmp(s[i]->log.data, f.log.data, f.log.len) == 0);
+        xml_stream_free(s[i]->xs);
+    }
+    for (size_t i = 0; i < ns; i++)
+        buf_release(&s[i]->log);
+    xml_parser_pool_free(pool);
     return 0;
 }
