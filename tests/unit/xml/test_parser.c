@@ -781,6 +781,35 @@ static void parked_parsers_move_between_streams(void **state)
     xml_parser_pool_free(pool);
 }
 
+/* A new stream finds no reset parser in the stock but a parked one: the
+ * parked one is reset and serves the new stream's own header (parsers
+ * are recycled, not created while others are freed). */
+static void new_streams_reset_parked_parsers(void **state)
+{
+    (void)state;
+    static const char a_in[] = HDR "<message><body>x</body></message>";
+    static const char b_in[] = "<stream:stream xmlns='jabber:server' "
+                               "xmlns:stream='http://etherx.jabber.org/streams'>"
+                               "<message><body>y</body></message>";
+    char *b_want = run(b_in, strlen(b_in), NULL, FEED_WHOLE, NULL);
+    struct xml_parser_pool *pool = xml_parser_pool_new(1);
+    struct rec a, b;
+    rec_init(&a, NULL);
+    rec_init(&b, NULL);
+    xml_stream_use_pool(a.xs, pool);
+    xml_stream_use_pool(b.xs, pool);
+    assert_int_equal(xml_stream_feed(a.xs, a_in, strlen(a_in)), 0);
+    assert_true(xml_stream_compact(a.xs));
+    assert_int_equal(xml_parser_pool_parked(pool), 1);
+    assert_int_equal(xml_stream_feed(b.xs, b_in, strlen(b_in)), 0);
+    assert_int_equal(xml_parser_pool_parked(pool), 0);
+    assert_string_equal(b.log.data, b_want);
+    rec_release(&a);
+    rec_release(&b);
+    xml_parser_pool_free(pool);
+    free(b_want);
+}
+
 /* A parked parser's byte index goes on from where its last stream left
  * it: the size limit still counts one stanza's bytes, the header's
  * included in none, across the 64 KiB after which a parked parser is
@@ -1106,6 +1135,7 @@ int main(void)
         cmocka_unit_test(pooled_parsers_are_transparent),
         cmocka_unit_test(parked_parsers_move_between_streams),
         cmocka_unit_test(parked_parsers_keep_the_limits),
+        cmocka_unit_test(new_streams_reset_parked_parsers),
         cmocka_unit_test(close_and_after),
         cmocka_unit_test(pause_resumes_where_it_stopped),
         cmocka_unit_test(pause_then_restart),
