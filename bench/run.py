@@ -557,13 +557,13 @@ class Gen:
         return parse_result("".join(self.lines), self.err)
 
 
-def gen_prio(a):
+def gen_prio(a, step=0):
     # The generator runs SCHED_FIFO on its core when it may (root): on a
     # shared machine other processes on CPU 1 would otherwise delay its
     # timer and its reads by milliseconds, and that would be counted as
     # the server's latency.  The servers keep the normal scheduler (an
     # Erlang VM's spinning schedulers must not run SCHED_FIFO on one core).
-    return ["chrt", "-f", "10"] if a.gen_rt and os.geteuid() == 0 else []
+    return ["chrt", "-f", str(10 + step)] if a.gen_rt and os.geteuid() == 0 else []
 
 
 def recv_prio(a):
@@ -573,7 +573,7 @@ def recv_prio(a):
     # server's latency; a sender held up by the receiver only sends late,
     # which pace_p99_ms reports (each stamp is taken right before its own
     # write, so that lateness never enters the latency).
-    return ["chrt", "-f", "11"] if a.gen_rt and os.geteuid() == 0 else []
+    return gen_prio(a, 1)
 
 
 def chat_run(srv, a, rate, duration=None, port=None, extra=()):

@@ -566,6 +566,14 @@ unsigned xml_parser_pool_parked(const struct xml_parser_pool *pool)
     return pool ? pool->nparked : 0;
 }
 
+/* Takes parked parser i out of the stock (order is not kept). */
+static struct parked unpark(struct xml_parser_pool *pool, unsigned i)
+{
+    struct parked k = pool->parked[i];
+    pool->parked[i] = pool->parked[--pool->nparked];
+    return k;
+}
+
 /* splitmix64's finaliser: a bijection that scatters consecutive inputs. */
 static uint64_t mix64(uint64_t z)
 {
@@ -586,8 +594,7 @@ static XML_Parser pool_take(struct xml_parser_pool *pool)
          * when the stock is full scatters expat's blocks among the
          * sessions' long-lived ones: 19,000 idle TLS sessions measured
          * 16.1 KiB each that way, 15.5 with parsers recycled. */
-        struct parked k = pool->parked[0];
-        pool->parked[0] = pool->parked[--pool->nparked];
+        struct parked k = unpark(pool, 0);
         if (XML_ParserReset(k.p, "UTF-8"))
             p = k.p;
         else
@@ -605,12 +612,19 @@ static XML_Parser pool_take(struct xml_parser_pool *pool)
 
 /* --- parser lifecycle ---------------------------------------------------- */
 
+/* Whether the stream's current use of its parser stayed small enough for
+ * the parser to be kept (reset or parked): see KEEP_MAX_FED. */
+static bool use_was_small(const struct xml_stream *xs)
+{
+    return xs->fed - xs->use_start <= KEEP_MAX_FED;
+}
+
 static void free_parser(struct xml_stream *xs)
 {
     if (!xs->p)
         return;
     struct xml_parser_pool *pool = xs->pool;
-    if (pool && pool->n < pool->max && xs->fed - xs->use_start <= KEEP_MAX_FED &&
+    if (pool && pool->n < pool->max && use_was_small(xs) &&
         XML_ParserReset(xs->p, "UTF-8"))
         pool->p[pool->n++] = xs->p;
     else
@@ -634,8 +648,7 @@ static void park_parser(struct xml_stream *xs)
     XML_ParsingStatus ps;
     XML_GetParsingStatus(xs->p, &ps);
     if (!pool || pool->nparked >= pool->max || !is_common_packed(xs->packed) ||
-        ps.parsing != XML_PARSING || xs->fed > PARK_MAX_FED ||
-        xs->fed - xs->use_start > KEEP_MAX_FED) {
+        ps.parsing != XML_PARSING || xs->fed > PARK_MAX_FED || !use_was_small(xs)) {
         free_parser(xs);
         return;
     }
@@ -653,8 +666,7 @@ static bool parked_take(struct xml_stream *xs)
     for (unsigned i = pool->nparked; i-- > 0;) {
         if (pool->parked[i].packed != xs->packed)
             continue;
-        struct parked k = pool->parked[i];
-        pool->parked[i] = pool->parked[--pool->nparked];
+        struct parked k = unpark(pool, i);
         XML_SetUserData(k.p, xs);   /* the handlers are everyone's */
         xs->p = k.p;
         xs->fed = xs->mark = xs->last_end = k.fed;
